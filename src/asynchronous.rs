@@ -1,0 +1,1 @@
+//! `AsyncStorage`: the tokio facade.

@@ -1,0 +1,1 @@
+//! `AuditLog`: lifecycle events batched by a background writer thread into redb.

@@ -1,0 +1,2 @@
+//! The execstore command-line tool.
+fn main() {}

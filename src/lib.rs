@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+#[cfg(feature = "tokio")]
+mod asynchronous;
+mod audit;
+mod error;
+mod listener;
+mod memory;
+mod model;
+mod redb;
+mod storage;
+mod viz;
+
+// Foundation.
+pub use error::{Error, Result};
+pub use memory::MemoryStorage;
+pub use model::{
+    now_millis, should_sample, ExecutionSource, ExecutionStatus, ExecutionSummary, Json,
+    StorageStats, StoredExecution, StoredNodeResult, OUTPUT_PREVIEW_CHARS,
+};
+pub use storage::{truncate_values, Config, ExecutionStorage};
+pub use viz::{
+    Bounds, DagVizIr, EdgeKind, ExecutionState, NodeGroup, NodeKind, Position, VizEdge,
+    VizMetadata, VizNode, VizStatus,
+};
+// The redb backend.
+// The listener SPI and the audit log.
+// The async facade.

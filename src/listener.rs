@@ -1,0 +1,1 @@
+//! The listener SPI: `ExecutionListener`, `NoopListener`, `CompositeListener`.
