@@ -44,7 +44,6 @@ impl std::fmt::Display for ExecutionStatus {
 
 /// What started an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[expect(clippy::upper_case_acronyms, reason = "Constellation's variant name, also its JSON")]
 pub enum ExecutionSource {
     /// The web dashboard.
     Dashboard,

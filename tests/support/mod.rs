@@ -1,0 +1,66 @@
+//! Shared test helpers: record builders and the backend harness of the contract suite.
+#![allow(dead_code, reason = "each test crate uses a different subset")]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use execstore::{
+    ExecutionSource, ExecutionStatus, ExecutionStorage, Json, StoredExecution, StoredNodeResult,
+};
+use serde_json::json;
+
+/// What every test returns.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// The limits a backend under test is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_executions: usize,
+    pub max_value_size_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_executions: 1000, max_value_size_bytes: 10_240 }
+    }
+}
+
+/// A backend under test; `dir` keeps a temporary directory alive as long as the storage.
+pub struct Harness {
+    pub storage: Arc<dyn ExecutionStorage>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+/// A completed execution with two inputs, one output and two node results.
+pub fn execution(id: &str, start_time: i64, script: Option<&str>) -> StoredExecution {
+    let inputs = BTreeMap::from([("a".to_owned(), json!(1)), ("b".to_owned(), json!("two"))]);
+    let outputs = BTreeMap::from([("result".to_owned(), json!({"sum": 3}))]);
+    let node_results = BTreeMap::from([
+        ("n1".to_owned(), node("n1", ExecutionStatus::Completed, Some(json!(1)))),
+        ("n2".to_owned(), node("n2", ExecutionStatus::Completed, Some(json!([1, 2])))),
+    ]);
+    StoredExecution {
+        execution_id: id.to_owned(),
+        dag_name: format!("dag-{}", start_time % 3),
+        script_path: script.map(str::to_owned),
+        start_time,
+        end_time: Some(start_time + 5),
+        inputs,
+        outputs: Some(outputs),
+        status: ExecutionStatus::Completed,
+        node_results,
+        dag_viz_ir: None,
+        sample_rate: 1.0,
+        source: ExecutionSource::API,
+    }
+}
+
+/// A node result with this status and value.
+pub fn node(id: &str, status: ExecutionStatus, value: Option<Json>) -> StoredNodeResult {
+    StoredNodeResult { node_id: id.to_owned(), status, value, duration_ms: Some(2), error: None }
+}
+
+/// The ids of a page, in order.
+pub fn ids(page: &[execstore::ExecutionSummary]) -> Vec<&str> {
+    page.iter().map(|s| s.execution_id.as_str()).collect()
+}
