@@ -110,3 +110,15 @@ impl Error {
         Error::Storage { operation, reason: err.to_string() }
     }
 }
+
+/// Turns a redb error into [`Error::Storage`] naming the operation: `txn.commit().during("store")`.
+pub(crate) trait StorageResultExt<T> {
+    /// The value, or an [`Error::Storage`] about `operation`.
+    fn during(self, operation: &'static str) -> Result<T>;
+}
+
+impl<T, E: Into<redb::Error>> StorageResultExt<T> for std::result::Result<T, E> {
+    fn during(self, operation: &'static str) -> Result<T> {
+        self.map_err(|e| Error::storage(operation, e.into()))
+    }
+}

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+#![warn(clippy::indexing_slicing, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(feature = "tokio")]
@@ -28,5 +29,6 @@ pub use viz::{
     VizMetadata, VizNode, VizStatus,
 };
 // The redb backend.
+pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder};
 // The listener SPI and the audit log.
 // The async facade.

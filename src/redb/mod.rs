@@ -1,10 +1,16 @@
 //! `RedbStorage`: execution history in one redb file.
-#![allow(dead_code, reason = "wired in as the store and the audit log land")]
 
-mod open;
+mod builder;
+mod cache;
+pub(crate) mod codec;
+pub(crate) mod open;
+mod read;
+mod store;
 mod tables;
+mod write;
 
-#[allow(unused_imports, dead_code, reason = "wired in as the store and the audit log land")]
-pub(crate) use open::{open_database, open_error};
-#[allow(unused_imports, dead_code, reason = "wired in as the store and the audit log land")]
-pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION, META, SCHEMA_VERSION};
+pub use builder::{Durability, RedbStorageBuilder};
+pub(crate) use open::{open_backend, open_database};
+pub use store::RedbStorage;
+#[allow(unused_imports, reason = "the audit log, landing next, reads these")]
+pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION};

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableHandle};
 
-use super::tables::{META, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use super::tables::{create_all, META, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 use crate::error::{Error, Result};
 
 /// Opens (or creates) the redb file at `path` with `builder` and checks that it is an
@@ -15,6 +15,21 @@ pub(crate) fn open_database(path: &Path, builder: &redb::Builder) -> Result<Data
     check_schema(&db, path)?;
     Ok(db)
 }
+
+/// Opens (or initializes) a database on a caller-supplied redb storage backend, e.g. a
+/// fault-injecting one in tests; errors name the path `<custom backend>`.
+pub(crate) fn open_backend(
+    backend: impl redb::StorageBackend,
+    builder: &redb::Builder,
+) -> Result<Database> {
+    let path = Path::new(CUSTOM_BACKEND);
+    let db = builder.create_with_backend(backend).map_err(|e| open_error(path, e))?;
+    check_schema(&db, path)?;
+    Ok(db)
+}
+
+/// The path errors name for a database on a custom backend.
+pub(crate) const CUSTOM_BACKEND: &str = "<custom backend>";
 
 fn check_parent(path: &Path) -> Result<()> {
     if path.is_dir() {
@@ -52,7 +67,8 @@ pub(crate) fn open_error(path: &Path, err: DatabaseError) -> Error {
     }
 }
 
-/// Reads `meta.schema_version`: a fresh file gets ours, a redb file without it is foreign.
+/// Reads `meta.schema_version`: a fresh file gets ours and every table, a redb file with
+/// other tables but no version is foreign.
 fn check_schema(db: &Database, path: &Path) -> Result<()> {
     match read_schema_version(db, path)? {
         Some(found) if found == SCHEMA_VERSION => Ok(()),
@@ -101,6 +117,7 @@ fn write_schema_version(db: &Database, path: &Path) -> Result<()> {
     };
     let txn = db.begin_write().map_err(|e| db_err(&e))?;
     {
+        create_all(&txn).map_err(|e| db_err(&e))?;
         let mut meta = txn.open_table(META).map_err(|e| db_err(&e))?;
         meta.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION).map_err(|e| db_err(&e))?;
     }

@@ -1,8 +1,9 @@
 //! Every redb table of an execstore file, and the schema version they form.
 //!
 //! Keys are typed tuples; values are codec bytes (a format-version byte, then MessagePack).
+//! Every table is created with the file, so a read transaction never meets a missing table.
 
-use redb::TableDefinition;
+use redb::{TableDefinition, WriteTransaction};
 
 /// The layout version written to `meta` at creation and checked at every open.
 pub(crate) const SCHEMA_VERSION: u64 = 1;
@@ -13,9 +14,34 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// The `meta` key holding [`SCHEMA_VERSION`].
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
 
+/// `executions`: id → the record without its DAG visualization.
+pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
+
+/// `dag_viz`: id → `DagVizIr`, read only by `get`.
+pub(crate) const DAG_VIZ: TableDefinition<&str, &[u8]> = TableDefinition::new("dag_viz");
+
+/// `by_start`: (start_time, id) → summary; a covering index for `list`.
+pub(crate) const BY_START: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("by_start");
+
+/// `by_script`: (script_path, start_time, id) → summary; a covering index for `list_by_script`.
+pub(crate) const BY_SCRIPT: TableDefinition<(&str, i64, &str), &[u8]> =
+    TableDefinition::new("by_script");
+
 /// `audit`: seq → event.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// `audit_by_execution`: (execution id as u128, seq) → ().
 pub(crate) const AUDIT_BY_EXECUTION: TableDefinition<(u128, u64), ()> =
     TableDefinition::new("audit_by_execution");
+
+/// Opens every table in `txn`, creating those that do not exist yet.
+pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
+    txn.open_table(META)?;
+    txn.open_table(EXECUTIONS)?;
+    txn.open_table(DAG_VIZ)?;
+    txn.open_table(BY_START)?;
+    txn.open_table(BY_SCRIPT)?;
+    txn.open_table(AUDIT)?;
+    txn.open_table(AUDIT_BY_EXECUTION)?;
+    Ok(())
+}

@@ -333,7 +333,7 @@ pub fn summaries_carry_preview_and_node_count(make: Factory) -> TestResult {
     h.storage.store(e.clone())?;
     let page = h.storage.list(1, 0)?;
     let expected = ExecutionSummary::from(&e);
-    assert_eq!(page, [expected.clone()]);
+    assert_eq!(page, std::slice::from_ref(&expected));
     assert_eq!(expected.node_count, 2);
     assert_eq!(expected.output_preview, Some(format!("a: \"{}...", "q".repeat(49))));
     assert_eq!(h.storage.list_by_script("s", 1)?, [expected]);

@@ -6,7 +6,7 @@ mod support;
 
 use std::sync::Arc;
 
-use execstore::{Config, Error, ExecutionStatus, MemoryStorage};
+use execstore::{Config, Error, ExecutionStatus, MemoryStorage, RedbStorage};
 use support::{Harness, Limits, TestResult};
 
 mod cases;
@@ -50,7 +50,35 @@ fn memory_harness(limits: Limits) -> Harness {
     Harness { storage: Arc::new(MemoryStorage::new(config)), dir: None }
 }
 
+/// A fresh file, default durability, the cache sized by `cache_capacity`.
+fn redb_harness_with_cache(limits: Limits, cache_capacity: usize) -> Harness {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let storage = RedbStorage::builder()
+        .cache_capacity(cache_capacity)
+        .max_executions(Some(limits.max_executions))
+        .max_value_size_bytes(Some(limits.max_value_size_bytes))
+        .open(dir.path().join("history.redb"))
+        .expect("open a fresh redb file");
+    Harness { storage: Arc::new(storage), dir: Some(dir) }
+}
+
+fn redb_harness(limits: Limits) -> Harness {
+    redb_harness_with_cache(limits, 1024)
+}
+
+/// A cache of two records: most reads miss, evictions and refreshes happen constantly.
+fn redb_tiny_cache_harness(limits: Limits) -> Harness {
+    redb_harness_with_cache(limits, 2)
+}
+
+fn redb_uncached_harness(limits: Limits) -> Harness {
+    redb_harness_with_cache(limits, 0)
+}
+
 contract_suite!(memory, memory_harness);
+contract_suite!(redb, redb_harness);
+contract_suite!(redb_tiny_cache, redb_tiny_cache_harness);
+contract_suite!(redb_uncached, redb_uncached_harness);
 
 #[test]
 fn error_type_is_usable_through_dyn_storage() {

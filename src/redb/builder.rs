@@ -1,0 +1,96 @@
+//! `RedbStorageBuilder`: how a `RedbStorage` is opened.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::store::{RedbStorage, Settings};
+use crate::error::Result;
+
+/// When a write is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every write is fsynced before it returns `Ok`: it survives a crash or power loss.
+    #[default]
+    Immediate,
+    /// Writes return without fsync (redb's `Durability::None`). A crash or power loss can
+    /// lose every write since the last [`RedbStorage::sync`] (or the last `Immediate`
+    /// commit), but never leaves a torn record: the file reopens at an earlier consistent
+    /// state with records, indexes and counters agreeing.
+    Eventual,
+}
+
+/// The default [`RedbStorageBuilder::cache_capacity`]: records kept decoded in memory.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+
+/// The default [`RedbStorageBuilder::max_value_size_bytes`], as Constellation's
+/// `ExecutionStorage.Config`.
+pub const DEFAULT_MAX_VALUE_SIZE_BYTES: usize = 10_240;
+
+/// Options of a [`RedbStorage`]; start with [`RedbStorage::builder`].
+#[derive(Debug, Clone)]
+pub struct RedbStorageBuilder {
+    settings: Settings,
+}
+
+impl Default for RedbStorageBuilder {
+    fn default() -> Self {
+        RedbStorageBuilder {
+            settings: Settings {
+                cache_capacity: DEFAULT_CACHE_CAPACITY,
+                max_executions: None,
+                max_age: None,
+                max_value_size_bytes: Some(DEFAULT_MAX_VALUE_SIZE_BYTES),
+                durability: Durability::Immediate,
+            },
+        }
+    }
+}
+
+impl RedbStorageBuilder {
+    /// How many decoded records the read-through cache keeps (default 1024); 0 disables it.
+    pub fn cache_capacity(mut self, records: usize) -> Self {
+        self.settings.cache_capacity = records;
+        self
+    }
+
+    /// Keep at most this many executions, removing the oldest by start time past it
+    /// (default `None`: unbounded). `Some(0)` is treated as `Some(1)`.
+    pub fn max_executions(mut self, max: Option<usize>) -> Self {
+        self.settings.max_executions = max.map(|n| n.max(1));
+        self
+    }
+
+    /// Remove executions whose start time is older than now minus `age` (default `None`).
+    pub fn max_age(mut self, age: Option<Duration>) -> Self {
+        self.settings.max_age = age;
+        self
+    }
+
+    /// Truncate values whose compact JSON is longer than this (default 10240 bytes);
+    /// `None` keeps every value whole.
+    pub fn max_value_size_bytes(mut self, max: Option<usize>) -> Self {
+        self.settings.max_value_size_bytes = max;
+        self
+    }
+
+    /// When writes reach the disk (default [`Durability::Immediate`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.settings.durability = durability;
+        self
+    }
+
+    /// Opens the file at `path`, creating it if missing, and applies the retention limits.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<RedbStorage> {
+        let path = path.as_ref();
+        let db = super::open_database(path, &redb::Builder::new())?;
+        RedbStorage::from_database(db, path.to_path_buf(), self.settings)
+    }
+
+    /// Opens a database on a caller-supplied redb storage backend (an in-memory or
+    /// fault-injecting one, say).
+    pub fn open_with_backend(self, backend: impl redb::StorageBackend) -> Result<RedbStorage> {
+        let db = super::open_backend(backend, &redb::Builder::new())?;
+        let path = Path::new(super::open::CUSTOM_BACKEND).to_path_buf();
+        RedbStorage::from_database(db, path, self.settings)
+    }
+}

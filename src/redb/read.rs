@@ -1,0 +1,122 @@
+//! Queries, written once for read and write transactions alike.
+
+use redb::{ReadTransaction, ReadableTable};
+
+use super::codec::decode;
+use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use crate::error::{Result, StorageResultExt};
+use crate::model::{ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution};
+use crate::storage::page_vec;
+
+/// The record with this id, with its DAG visualization put back.
+pub(crate) fn load_record(
+    executions: &impl ReadableTable<&'static str, &'static [u8]>,
+    dag_viz: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<StoredExecution>> {
+    let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
+    let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
+    if let Some(viz) = dag_viz.get(id).during(operation)? {
+        record.dag_viz_ir = Some(decode(|| format!("dag_viz/{id}"), viz.value())?);
+    }
+    Ok(Some(record))
+}
+
+/// `get` in a read transaction.
+pub(crate) fn get(txn: &ReadTransaction, id: &str) -> Result<Option<StoredExecution>> {
+    let executions = txn.open_table(EXECUTIONS).during("get")?;
+    let dag_viz = txn.open_table(DAG_VIZ).during("get")?;
+    load_record(&executions, &dag_viz, id, "get")
+}
+
+/// A page of `list`: one reverse range over the covering index, no full record decoded.
+pub(crate) fn list(
+    txn: &ReadTransaction,
+    limit: usize,
+    offset: usize,
+) -> Result<Vec<ExecutionSummary>> {
+    let by_start = txn.open_table(BY_START).during("list")?;
+    let mut page = page_vec(limit);
+    for entry in by_start.iter().during("list")?.rev().skip(offset).take(limit) {
+        let (key, summary) = entry.during("list")?;
+        let (start, id) = key.value();
+        page.push(decode(|| format!("by_start/({start}, {id})"), summary.value())?);
+    }
+    Ok(page)
+}
+
+/// A page of `list_by_script`: the newest entries of one script's key range.
+pub(crate) fn list_by_script(
+    txn: &ReadTransaction,
+    script_path: &str,
+    limit: usize,
+) -> Result<Vec<ExecutionSummary>> {
+    let by_script = txn.open_table(BY_SCRIPT).during("list_by_script")?;
+    // No string sorts strictly between `s` and `s + "\0"`, so this upper bound ends the
+    // range right after the last key of `script_path`.
+    let next_script = format!("{script_path}\0");
+    let range = (script_path, i64::MIN, "")..(next_script.as_str(), i64::MIN, "");
+    let mut page = page_vec(limit);
+    for entry in by_script.range(range).during("list_by_script")?.rev().take(limit) {
+        let (key, summary) = entry.during("list_by_script")?;
+        let (script, start, id) = key.value();
+        let key = || format!("by_script/({script}, {start}, {id})");
+        page.push(decode(key, summary.value())?);
+    }
+    Ok(page)
+}
+
+/// `stats` from the counters and both ends of the start-time index: constant time.
+pub(crate) fn stats(txn: &ReadTransaction, max_capacity: Option<u64>) -> Result<StorageStats> {
+    let counters = StatusCounters::read(&txn.open_table(META).during("stats")?, "stats")?;
+    let by_start = txn.open_table(BY_START).during("stats")?;
+    let oldest = by_start.first().during("stats")?.map(|(key, _)| key.value().0);
+    let newest = by_start.last().during("stats")?.map(|(key, _)| key.value().0);
+    Ok(StorageStats {
+        total_executions: counters.total(),
+        running_executions: counters.running,
+        completed_executions: counters.completed,
+        failed_executions: counters.failed,
+        oldest_execution_time: oldest,
+        newest_execution_time: newest,
+        max_capacity,
+    })
+}
+
+/// The per-status counts kept in `meta`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct StatusCounters {
+    pub(crate) running: u64,
+    pub(crate) completed: u64,
+    pub(crate) failed: u64,
+}
+
+impl StatusCounters {
+    /// The `meta` key of a status's counter.
+    pub(crate) fn key(status: ExecutionStatus) -> &'static str {
+        match status {
+            ExecutionStatus::Running => "count.running",
+            ExecutionStatus::Completed => "count.completed",
+            ExecutionStatus::Failed => "count.failed",
+        }
+    }
+
+    pub(crate) fn read(
+        meta: &impl ReadableTable<&'static str, u64>,
+        operation: &'static str,
+    ) -> Result<Self> {
+        let count = |status| -> Result<u64> {
+            Ok(meta.get(Self::key(status)).during(operation)?.map_or(0, |v| v.value()))
+        };
+        Ok(StatusCounters {
+            running: count(ExecutionStatus::Running)?,
+            completed: count(ExecutionStatus::Completed)?,
+            failed: count(ExecutionStatus::Failed)?,
+        })
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        self.running.saturating_add(self.completed).saturating_add(self.failed)
+    }
+}

@@ -1,0 +1,271 @@
+//! `RedbStorage` itself: the handle, its write path and the `ExecutionStorage` impl.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use redb::{Database, ReadableDatabase};
+
+use super::builder::{Durability, RedbStorageBuilder};
+use super::cache::RecordCache;
+use super::read;
+use super::write::{prepare, Tables};
+use crate::error::{Result, StorageResultExt};
+use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
+use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
+
+/// How many records one retention transaction removes at most, so a large prune holds
+/// the write lock for milliseconds at a time, not seconds.
+pub(crate) const PRUNE_BATCH: u64 = 2_000;
+
+/// Execution history in one redb file: durable, indexed, with a read-through cache.
+///
+/// Cloning is cheap and shares the handle (redb allows one open per file).
+#[derive(Clone)]
+pub struct RedbStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    settings: Settings,
+    cache: RecordCache,
+    /// Serializes our write transactions with their cache updates (see `cache.rs`).
+    write_lock: Mutex<()>,
+}
+
+/// What the builder decided.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) cache_capacity: usize,
+    pub(crate) max_executions: Option<usize>,
+    pub(crate) max_age: Option<Duration>,
+    pub(crate) max_value_size_bytes: Option<usize>,
+    pub(crate) durability: Durability,
+}
+
+impl std::fmt::Debug for RedbStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStorage")
+            .field("path", &self.inner.path)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStorage {
+    /// Opens the execstore file at `path` with default settings, creating it if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder().open(path)
+    }
+
+    /// Options: cache size, retention, truncation, durability.
+    pub fn builder() -> RedbStorageBuilder {
+        RedbStorageBuilder::default()
+    }
+
+    pub(crate) fn from_database(db: Database, path: PathBuf, settings: Settings) -> Result<Self> {
+        let inner = Inner {
+            db: Arc::new(db),
+            path,
+            cache: RecordCache::new(settings.cache_capacity),
+            settings,
+            write_lock: Mutex::new(()),
+        };
+        let storage = RedbStorage { inner: Arc::new(inner) };
+        storage.prune()?;
+        Ok(storage)
+    }
+
+    /// The file this handle has open.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The redb database, shared with an audit log on the same file.
+    #[allow(dead_code, reason = "the audit log, landing next, shares it")]
+    pub(crate) fn database(&self) -> &Arc<Database> {
+        &self.inner.db
+    }
+
+    /// Makes every write so far durable; needed only under [`Durability::Eventual`].
+    pub fn sync(&self) -> Result<()> {
+        self.write("sync", |_| Ok(()))
+    }
+
+    /// Applies the configured `max_executions` and `max_age` now, in bounded batches;
+    /// returns how many records were removed. Writes apply them too, so this matters
+    /// after lowering a limit or for `max_age` on a quiet store.
+    pub fn prune(&self) -> Result<u64> {
+        let max = self.inner.settings.max_executions.map(|n| n as u64);
+        let cutoff = self.inner.settings.max_age.map(age_cutoff);
+        self.prune_with(max, cutoff)
+    }
+
+    /// Removes every record that started more than `age` ago; returns how many.
+    pub fn prune_older_than(&self, age: Duration) -> Result<u64> {
+        self.prune_with(None, Some(age_cutoff(age)))
+    }
+
+    /// Removes all but the `keep` newest records by start time; returns how many.
+    pub fn keep_newest(&self, keep: usize) -> Result<u64> {
+        self.prune_with(Some(keep as u64), None)
+    }
+
+    fn prune_with(&self, max: Option<u64>, cutoff: Option<i64>) -> Result<u64> {
+        let mut removed = 0;
+        loop {
+            let batch = self.write("prune", |tables| {
+                let mut batch = 0;
+                if let Some(cutoff) = cutoff {
+                    batch += tables.evict_older_than(cutoff, PRUNE_BATCH)?;
+                }
+                if let Some(max) = max {
+                    batch += tables.evict_beyond(max, PRUNE_BATCH - batch)?;
+                }
+                Ok(batch)
+            })?;
+            removed += batch;
+            if batch < PRUNE_BATCH {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Runs `body` in one write transaction, commits it, then brings the cache up to date,
+    /// all under the write lock.
+    fn write<T>(
+        &self,
+        operation: &'static str,
+        body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let _serialized = self.lock_writes();
+        let mut txn = self.inner.db.begin_write().during(operation)?;
+        txn.set_durability(self.redb_durability()).during(operation)?;
+        let (out, changes) = {
+            let mut tables = Tables::open(&txn, operation)?;
+            let out = body(&mut tables)?;
+            (out, tables.changes)
+        };
+        txn.commit().during(operation)?;
+        self.inner.cache.apply(&changes.written, &changes.removed);
+        Ok(out)
+    }
+
+    fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        // The guarded value is `()`; a panic elsewhere leaves nothing inconsistent.
+        self.inner.write_lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn redb_durability(&self) -> redb::Durability {
+        match self.inner.settings.durability {
+            Durability::Immediate => redb::Durability::Immediate,
+            Durability::Eventual => redb::Durability::None,
+        }
+    }
+
+    /// Retention after a write: the configured limits, without a batch bound (a write
+    /// exceeds a limit by the few records it added).
+    fn enforce_limits(&self, tables: &mut Tables<'_>) -> Result<()> {
+        if let Some(age) = self.inner.settings.max_age {
+            tables.evict_older_than(age_cutoff(age), u64::MAX)?;
+        }
+        if let Some(max) = self.inner.settings.max_executions {
+            tables.evict_beyond(max as u64, u64::MAX)?;
+        }
+        Ok(())
+    }
+
+    fn read_txn(&self, operation: &'static str) -> Result<redb::ReadTransaction> {
+        self.inner.db.begin_read().during(operation)
+    }
+}
+
+fn age_cutoff(age: Duration) -> i64 {
+    let age = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    now_millis().saturating_sub(age)
+}
+
+impl ExecutionStorage for RedbStorage {
+    fn store(&self, execution: StoredExecution) -> Result<String> {
+        let prepared = prepare(execution, self.inner.settings.max_value_size_bytes)?;
+        let id = prepared.record.execution_id.clone();
+        self.write("store", |tables| {
+            tables.put(prepared)?;
+            self.enforce_limits(tables)
+        })?;
+        Ok(id)
+    }
+
+    fn store_many(&self, executions: Vec<StoredExecution>) -> Result<Vec<String>> {
+        let max_value = self.inner.settings.max_value_size_bytes;
+        let prepared =
+            executions.into_iter().map(|e| prepare(e, max_value)).collect::<Result<Vec<_>>>()?;
+        let ids = prepared.iter().map(|p| p.record.execution_id.clone()).collect();
+        self.write("store_many", |tables| {
+            for record in prepared {
+                tables.put(record)?;
+            }
+            self.enforce_limits(tables)
+        })?;
+        Ok(ids)
+    }
+
+    fn get(&self, execution_id: &str) -> Result<Option<Arc<StoredExecution>>> {
+        validate_id(execution_id)?;
+        let seen = match self.inner.cache.get(execution_id) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(seen) => seen,
+        };
+        let Some(record) = read::get(&self.read_txn("get")?, execution_id)? else {
+            return Ok(None);
+        };
+        let record = Arc::new(record);
+        self.inner.cache.fill(seen, &record);
+        Ok(Some(record))
+    }
+
+    fn list(&self, limit: usize, offset: usize) -> Result<Vec<ExecutionSummary>> {
+        read::list(&self.read_txn("list")?, limit, offset)
+    }
+
+    fn list_by_script(&self, script_path: &str, limit: usize) -> Result<Vec<ExecutionSummary>> {
+        read::list_by_script(&self.read_txn("list_by_script")?, script_path, limit)
+    }
+
+    fn stats(&self) -> Result<StorageStats> {
+        let max_capacity = self.inner.settings.max_executions.map(|n| n as u64);
+        read::stats(&self.read_txn("stats")?, max_capacity)
+    }
+
+    fn update(
+        &self,
+        execution_id: &str,
+        f: &mut dyn FnMut(&mut StoredExecution),
+    ) -> Result<Option<Arc<StoredExecution>>> {
+        validate_id(execution_id)?;
+        let max_value = self.inner.settings.max_value_size_bytes;
+        self.write("update", |tables| {
+            let Some(mut record) = tables.load(execution_id)? else { return Ok(None) };
+            f(&mut record);
+            check_id_unchanged(execution_id, &record)?;
+            let prepared = prepare(record, max_value)?;
+            let updated = Arc::clone(&prepared.record);
+            tables.put(prepared)?;
+            self.enforce_limits(tables)?;
+            Ok(Some(updated))
+        })
+    }
+
+    fn delete(&self, execution_id: &str) -> Result<bool> {
+        validate_id(execution_id)?;
+        self.write("delete", |tables| tables.remove(execution_id))
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.write("clear", |tables| tables.clear())?;
+        self.inner.cache.clear();
+        Ok(())
+    }
+}

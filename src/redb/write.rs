@@ -1,0 +1,190 @@
+//! Changes inside one write transaction: records, both indexes and the counters move
+//! together, so a crash (which rolls back to the last commit) never leaves them disagreeing.
+
+use std::sync::Arc;
+
+use redb::{ReadableTable, Table, WriteTransaction};
+use serde::Deserialize;
+
+use super::codec::{decode, encode};
+use super::read::{load_record, StatusCounters};
+use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use crate::error::{Result, StorageResultExt};
+use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
+use crate::storage::{truncate_values, validate_id};
+
+/// A record encoded outside the transaction, ready to insert.
+pub(crate) struct Prepared {
+    pub(crate) record: Arc<StoredExecution>,
+    record_bytes: Vec<u8>,
+    viz_bytes: Option<Vec<u8>>,
+    summary_bytes: Vec<u8>,
+}
+
+/// Validates, truncates and encodes `execution`; the visualization goes to its own table.
+pub(crate) fn prepare(
+    mut execution: StoredExecution,
+    max_value_size_bytes: Option<usize>,
+) -> Result<Prepared> {
+    validate_id(&execution.execution_id)?;
+    if let Some(max) = max_value_size_bytes {
+        truncate_values(&mut execution, max);
+    }
+    let what = || format!("execution {}", execution.execution_id);
+    let viz = execution.dag_viz_ir.take();
+    let record_bytes = encode(&what(), &execution)?;
+    let viz_bytes = viz.as_ref().map(|viz| encode(&what(), viz)).transpose()?;
+    execution.dag_viz_ir = viz;
+    let summary_bytes = encode(&what(), &ExecutionSummary::from(&execution))?;
+    Ok(Prepared { record: Arc::new(execution), record_bytes, viz_bytes, summary_bytes })
+}
+
+/// Where a record sits in the indexes and counters. Decodes from a record's or a summary's
+/// bytes (both are named maps with these fields), skipping everything else.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Locator {
+    #[serde(default)]
+    script_path: Option<String>,
+    start_time: i64,
+    status: ExecutionStatus,
+}
+
+/// What a transaction changed, for the cache once it has committed.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub(crate) written: Vec<Arc<StoredExecution>>,
+    pub(crate) removed: Vec<String>,
+}
+
+/// The execution tables opened in one write transaction.
+pub(crate) struct Tables<'txn> {
+    operation: &'static str,
+    executions: Table<'txn, &'static str, &'static [u8]>,
+    dag_viz: Table<'txn, &'static str, &'static [u8]>,
+    by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
+    by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
+    meta: Table<'txn, &'static str, u64>,
+    pub(crate) changes: Changes,
+}
+
+impl<'txn> Tables<'txn> {
+    pub(crate) fn open(txn: &'txn WriteTransaction, operation: &'static str) -> Result<Self> {
+        Ok(Tables {
+            operation,
+            executions: txn.open_table(EXECUTIONS).during(operation)?,
+            dag_viz: txn.open_table(DAG_VIZ).during(operation)?,
+            by_start: txn.open_table(BY_START).during(operation)?,
+            by_script: txn.open_table(BY_SCRIPT).during(operation)?,
+            meta: txn.open_table(META).during(operation)?,
+            changes: Changes::default(),
+        })
+    }
+
+    /// Inserts or replaces a record, moving it in every index and counter.
+    pub(crate) fn put(&mut self, prepared: Prepared) -> Result<()> {
+        let op = self.operation;
+        let record = &prepared.record;
+        let id = record.execution_id.as_str();
+        self.remove(id)?;
+        self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
+        if let Some(viz) = &prepared.viz_bytes {
+            self.dag_viz.insert(id, viz.as_slice()).during(op)?;
+        }
+        let summary = prepared.summary_bytes.as_slice();
+        self.by_start.insert((record.start_time, id), summary).during(op)?;
+        if let Some(script) = record.script_path.as_deref() {
+            self.by_script.insert((script, record.start_time, id), summary).during(op)?;
+        }
+        self.add_to_counter(record.status, 1)?;
+        self.changes.written.push(prepared.record);
+        Ok(())
+    }
+
+    /// Removes a record from every table; `true` if it existed.
+    pub(crate) fn remove(&mut self, id: &str) -> Result<bool> {
+        let op = self.operation;
+        let locator = match self.executions.remove(id).during(op)? {
+            Some(bytes) => decode::<Locator>(|| format!("executions/{id}"), bytes.value())?,
+            None => return Ok(false),
+        };
+        self.dag_viz.remove(id).during(op)?;
+        self.by_start.remove((locator.start_time, id)).during(op)?;
+        if let Some(script) = locator.script_path.as_deref() {
+            self.by_script.remove((script, locator.start_time, id)).during(op)?;
+        }
+        self.add_to_counter(locator.status, -1)?;
+        self.changes.removed.push(id.to_owned());
+        Ok(true)
+    }
+
+    /// The full record with this id, as committed so far in this transaction.
+    pub(crate) fn load(&self, id: &str) -> Result<Option<StoredExecution>> {
+        load_record(&self.executions, &self.dag_viz, id, self.operation)
+    }
+
+    /// Removes up to `budget` of the oldest records while there are more than `max`;
+    /// returns how many it removed.
+    pub(crate) fn evict_beyond(&mut self, max: u64, budget: u64) -> Result<u64> {
+        let mut total = StatusCounters::read(&self.meta, self.operation)?.total();
+        let mut removed = 0;
+        while total > max && removed < budget {
+            if !self.remove_oldest(None)? {
+                break;
+            }
+            total -= 1;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Removes up to `budget` records whose start time is before `cutoff`; returns how many.
+    pub(crate) fn evict_older_than(&mut self, cutoff: i64, budget: u64) -> Result<u64> {
+        let mut removed = 0;
+        while removed < budget && self.remove_oldest(Some(cutoff))? {
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Removes the record with the oldest start time (ties: smallest id), if there is one
+    /// and it started before `cutoff`.
+    fn remove_oldest(&mut self, cutoff: Option<i64>) -> Result<bool> {
+        let oldest = self.by_start.first().during(self.operation)?;
+        let Some((start, id)) = oldest.map(|(key, _)| {
+            let (start, id) = key.value();
+            (start, id.to_owned())
+        }) else {
+            return Ok(false);
+        };
+        if cutoff.is_some_and(|cutoff| start >= cutoff) {
+            return Ok(false);
+        }
+        if !self.remove(&id)? {
+            // An index entry without its record: drop the stray entry so eviction advances.
+            self.by_start.remove((start, id.as_str())).during(self.operation)?;
+        }
+        Ok(true)
+    }
+
+    /// Deletes every record, index entry and counter.
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        let op = self.operation;
+        self.executions.retain(|_, _| false).during(op)?;
+        self.dag_viz.retain(|_, _| false).during(op)?;
+        self.by_start.retain(|_, _| false).during(op)?;
+        self.by_script.retain(|_, _| false).during(op)?;
+        for status in ExecutionStatus::ALL {
+            self.meta.remove(StatusCounters::key(status)).during(op)?;
+        }
+        Ok(())
+    }
+
+    fn add_to_counter(&mut self, status: ExecutionStatus, delta: i64) -> Result<()> {
+        let key = StatusCounters::key(status);
+        let current = self.meta.get(key).during(self.operation)?.map_or(0, |v| v.value());
+        let next = current.saturating_add_signed(delta);
+        self.meta.insert(key, next).during(self.operation)?;
+        Ok(())
+    }
+}
