@@ -7,6 +7,7 @@ pub(crate) mod open;
 mod read;
 mod store;
 mod tables;
+mod verify;
 mod write;
 
 pub use builder::{Durability, RedbStorageBuilder};

@@ -1,12 +1,24 @@
 //! Queries, written once for read and write transactions alike.
 
 use redb::{ReadTransaction, ReadableTable};
+use serde::Deserialize;
 
 use super::codec::decode;
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution};
 use crate::storage::page_vec;
+
+/// Where a record sits in the indexes and counters. Decodes from a record's or a summary's
+/// bytes (both are named maps with these fields), skipping everything else.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Locator {
+    #[serde(default)]
+    pub(crate) script_path: Option<String>,
+    pub(crate) start_time: i64,
+    pub(crate) status: ExecutionStatus,
+}
 
 /// The record with this id, with its DAG visualization put back.
 pub(crate) fn load_record(
@@ -67,6 +79,17 @@ pub(crate) fn list_by_script(
     Ok(page)
 }
 
+/// How many records started before `cutoff`: a range count over the start-time index.
+pub(crate) fn count_before(txn: &ReadTransaction, cutoff: i64) -> Result<u64> {
+    let by_start = txn.open_table(BY_START).during("count")?;
+    let mut count = 0;
+    for entry in by_start.range((i64::MIN, "")..(cutoff, "")).during("count")? {
+        entry.during("count")?;
+        count += 1;
+    }
+    Ok(count)
+}
+
 /// `stats` from the counters and both ends of the start-time index: constant time.
 pub(crate) fn stats(txn: &ReadTransaction, max_capacity: Option<u64>) -> Result<StorageStats> {
     let counters = StatusCounters::read(&txn.open_table(META).during("stats")?, "stats")?;
@@ -114,6 +137,25 @@ impl StatusCounters {
             completed: count(ExecutionStatus::Completed)?,
             failed: count(ExecutionStatus::Failed)?,
         })
+    }
+
+    /// The count of one status.
+    pub(crate) fn get(&self, status: ExecutionStatus) -> u64 {
+        match status {
+            ExecutionStatus::Running => self.running,
+            ExecutionStatus::Completed => self.completed,
+            ExecutionStatus::Failed => self.failed,
+        }
+    }
+
+    /// Counts one more record of `status`.
+    pub(crate) fn count(&mut self, status: ExecutionStatus) {
+        let slot = match status {
+            ExecutionStatus::Running => &mut self.running,
+            ExecutionStatus::Completed => &mut self.completed,
+            ExecutionStatus::Failed => &mut self.failed,
+        };
+        *slot = slot.saturating_add(1);
     }
 
     pub(crate) fn total(&self) -> u64 {

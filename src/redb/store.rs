@@ -10,7 +10,7 @@ use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::read;
 use super::write::{prepare, Tables};
-use crate::error::{Result, StorageResultExt};
+use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
 use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
 
@@ -111,6 +111,30 @@ impl RedbStorage {
     /// Removes all but the `keep` newest records by start time; returns how many.
     pub fn keep_newest(&self, keep: usize) -> Result<u64> {
         self.prune_with(Some(keep as u64), None)
+    }
+
+    /// How many records started more than `age` ago (what `prune_older_than` would remove).
+    pub fn count_older_than(&self, age: Duration) -> Result<u64> {
+        read::count_before(&self.read_txn("count")?, age_cutoff(age))
+    }
+
+    /// Checks every record against its indexes and the counters, scanning the whole file;
+    /// returns how many records it checked, or [`Error::Corrupt`](crate::Error::Corrupt)
+    /// naming the first disagreement.
+    pub fn verify(&self) -> Result<u64> {
+        super::verify::verify(&self.read_txn("verify")?)
+    }
+
+    /// Rewrites the file at `path` to release the space of deleted records; returns
+    /// whether anything was reclaimed. Needs exclusive access: call it while no handle
+    /// has the file open.
+    pub fn compact_file(path: impl AsRef<Path>) -> Result<bool> {
+        let path = path.as_ref();
+        let mut db = super::open_database(path, &redb::Builder::new())?;
+        db.compact().map_err(|e| Error::Database {
+            path: path.to_path_buf(),
+            reason: format!("compaction failed: {e}"),
+        })
     }
 
     fn prune_with(&self, max: Option<u64>, cutoff: Option<i64>) -> Result<u64> {

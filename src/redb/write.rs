@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use redb::{ReadableTable, Table, WriteTransaction};
-use serde::Deserialize;
 
 use super::codec::{decode, encode};
-use super::read::{load_record, StatusCounters};
+use super::read::{load_record, Locator, StatusCounters};
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
@@ -37,17 +36,6 @@ pub(crate) fn prepare(
     execution.dag_viz_ir = viz;
     let summary_bytes = encode(&what(), &ExecutionSummary::from(&execution))?;
     Ok(Prepared { record: Arc::new(execution), record_bytes, viz_bytes, summary_bytes })
-}
-
-/// Where a record sits in the indexes and counters. Decodes from a record's or a summary's
-/// bytes (both are named maps with these fields), skipping everything else.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Locator {
-    #[serde(default)]
-    script_path: Option<String>,
-    start_time: i64,
-    status: ExecutionStatus,
 }
 
 /// What a transaction changed, for the cache once it has committed.

@@ -64,3 +64,40 @@ pub fn node(id: &str, status: ExecutionStatus, value: Option<Json>) -> StoredNod
 pub fn ids(page: &[execstore::ExecutionSummary]) -> Vec<&str> {
     page.iter().map(|s| s.execution_id.as_str()).collect()
 }
+
+/// A two-node DAG visualization with positions and execution state.
+pub fn viz() -> execstore::DagVizIr {
+    use execstore::{
+        DagVizIr, EdgeKind, ExecutionState, NodeKind, Position, VizEdge, VizMetadata, VizNode,
+        VizStatus,
+    };
+    let node = |id: &str, kind| VizNode {
+        id: id.to_owned(),
+        kind,
+        label: format!("node {id}"),
+        type_signature: "Int".to_owned(),
+        position: Some(Position { x: 1.5, y: -2.0 }),
+        execution_state: Some(ExecutionState {
+            status: VizStatus::Completed,
+            value: Some(json!({"v": id})),
+            duration_ms: Some(3),
+            error: None,
+        }),
+    };
+    DagVizIr {
+        nodes: vec![node("in", NodeKind::Input), node("out", NodeKind::Output)],
+        edges: vec![VizEdge {
+            id: "e1".to_owned(),
+            source: "in".to_owned(),
+            target: "out".to_owned(),
+            label: None,
+            kind: EdgeKind::Data,
+        }],
+        groups: Vec::new(),
+        metadata: VizMetadata {
+            title: Some("demo".to_owned()),
+            layout_direction: "TB".to_owned(),
+            bounds: None,
+        },
+    }
+}

@@ -1,0 +1,99 @@
+//! A full consistency check: every record decodes, sits in each index it belongs to with
+//! its current summary, and the counters match. Costs a scan of the whole file.
+
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+
+use super::codec::decode;
+use super::read::StatusCounters;
+use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use crate::error::{Error, Result, StorageResultExt};
+use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
+
+const OP: &str = "verify";
+
+/// Checks the invariants between tables; returns how many records were checked.
+pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
+    let executions = txn.open_table(EXECUTIONS).during(OP)?;
+    let by_start = txn.open_table(BY_START).during(OP)?;
+    let by_script = txn.open_table(BY_SCRIPT).during(OP)?;
+    let dag_viz = txn.open_table(DAG_VIZ).during(OP)?;
+    let mut counted = StatusCounters::default();
+    let mut scripted = 0u64;
+    for entry in executions.iter().during(OP)? {
+        let (id, bytes) = entry.during(OP)?;
+        let id = id.value();
+        let record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
+        let summary = ExecutionSummary::from(&record);
+        check_index_entry(by_start.get((record.start_time, id)).during(OP)?, &summary, || {
+            format!("by_start/({}, {id})", record.start_time)
+        })?;
+        if let Some(script) = record.script_path.as_deref() {
+            let entry = by_script.get((script, record.start_time, id)).during(OP)?;
+            check_index_entry(entry, &summary, || {
+                format!("by_script/({script}, {}, {id})", record.start_time)
+            })?;
+            scripted += 1;
+        }
+        counted.count(record.status);
+    }
+    let total = counted.total();
+    check_len("by_start", by_start.len().during(OP)?, total)?;
+    check_len("by_script", by_script.len().during(OP)?, scripted)?;
+    check_dag_viz(&executions, &dag_viz)?;
+    check_counters(txn, counted)?;
+    Ok(total)
+}
+
+fn check_index_entry(
+    entry: Option<redb::AccessGuard<'_, &'static [u8]>>,
+    expected: &ExecutionSummary,
+    key: impl Fn() -> String,
+) -> Result<()> {
+    let Some(bytes) = entry else {
+        return Err(Error::Corrupt { key: key(), reason: "index entry missing".to_owned() });
+    };
+    let found: ExecutionSummary = decode(&key, bytes.value())?;
+    if &found != expected {
+        return Err(Error::Corrupt { key: key(), reason: "stale summary".to_owned() });
+    }
+    Ok(())
+}
+
+/// Each record is in its indexes (checked above), so equal lengths mean no stray entries.
+fn check_len(table: &str, found: u64, expected: u64) -> Result<()> {
+    if found != expected {
+        return Err(Error::Corrupt {
+            key: table.to_owned(),
+            reason: format!("{found} entries for {expected} records"),
+        });
+    }
+    Ok(())
+}
+
+fn check_dag_viz(
+    executions: &impl ReadableTable<&'static str, &'static [u8]>,
+    dag_viz: &impl ReadableTable<&'static str, &'static [u8]>,
+) -> Result<()> {
+    for entry in dag_viz.iter().during(OP)? {
+        let (id, _) = entry.during(OP)?;
+        if executions.get(id.value()).during(OP)?.is_none() {
+            let key = format!("dag_viz/{}", id.value());
+            return Err(Error::Corrupt { key, reason: "no record for this id".to_owned() });
+        }
+    }
+    Ok(())
+}
+
+fn check_counters(txn: &ReadTransaction, counted: StatusCounters) -> Result<()> {
+    let stored = StatusCounters::read(&txn.open_table(META).during(OP)?, OP)?;
+    for status in ExecutionStatus::ALL {
+        let (found, expected) = (stored.get(status), counted.get(status));
+        if found != expected {
+            return Err(Error::Corrupt {
+                key: format!("meta/{}", StatusCounters::key(status)),
+                reason: format!("counter says {found}, the table holds {expected}"),
+            });
+        }
+    }
+    Ok(())
+}
