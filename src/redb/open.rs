@@ -55,6 +55,12 @@ pub(crate) fn open_error(path: &Path, err: DatabaseError) -> Error {
         DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
             Error::AlreadyOpen { path }
         }
+        // redb reports a foreign file (bad magic number) as InvalidData.
+        DatabaseError::Storage(StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            Error::NotExecstore { path, reason: source.to_string() }
+        }
         DatabaseError::Storage(StorageError::Io(source)) => Error::Io { path, source },
         DatabaseError::Storage(StorageError::Corrupted(reason)) => {
             Error::NotExecstore { path, reason }
