@@ -150,12 +150,17 @@ impl StatusCounters {
 
     /// Counts one more record of `status`.
     pub(crate) fn count(&mut self, status: ExecutionStatus) {
+        self.add(status, 1);
+    }
+
+    /// Adds `delta` (possibly negative) to the count of `status`, saturating.
+    pub(crate) fn add(&mut self, status: ExecutionStatus, delta: i64) {
         let slot = match status {
             ExecutionStatus::Running => &mut self.running,
             ExecutionStatus::Completed => &mut self.completed,
             ExecutionStatus::Failed => &mut self.failed,
         };
-        *slot = slot.saturating_add(1);
+        *slot = slot.saturating_add_signed(delta);
     }
 
     pub(crate) fn total(&self) -> u64 {

@@ -170,7 +170,7 @@ impl RedbStorage {
         let (out, changes) = {
             let mut tables = Tables::open(&txn, operation)?;
             let out = body(&mut tables)?;
-            (out, tables.changes)
+            (out, tables.finish()?)
         };
         txn.commit().during(operation)?;
         self.inner.cache.apply(&changes.written, &changes.removed);

@@ -53,7 +53,9 @@ pub(crate) struct Tables<'txn> {
     by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
     by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
     meta: Table<'txn, &'static str, u64>,
-    pub(crate) changes: Changes,
+    /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
+    deltas: StatusDeltas,
+    changes: Changes,
 }
 
 impl<'txn> Tables<'txn> {
@@ -65,8 +67,31 @@ impl<'txn> Tables<'txn> {
             by_start: txn.open_table(BY_START).during(operation)?,
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
+            deltas: StatusDeltas::default(),
             changes: Changes::default(),
         })
+    }
+
+    /// Writes the counters and hands back what changed; call once, before the commit.
+    pub(crate) fn finish(mut self) -> Result<Changes> {
+        let stored = StatusCounters::read(&self.meta, self.operation)?;
+        for status in ExecutionStatus::ALL {
+            let delta = self.deltas.get(status);
+            if delta != 0 {
+                let value = stored.get(status).saturating_add_signed(delta);
+                self.meta.insert(StatusCounters::key(status), value).during(self.operation)?;
+            }
+        }
+        Ok(self.changes)
+    }
+
+    /// The counters as this transaction has them so far.
+    fn counters(&self) -> Result<StatusCounters> {
+        let mut counters = StatusCounters::read(&self.meta, self.operation)?;
+        for status in ExecutionStatus::ALL {
+            counters.add(status, self.deltas.get(status));
+        }
+        Ok(counters)
     }
 
     /// Inserts or replaces a record, moving it in every index and counter.
@@ -84,7 +109,7 @@ impl<'txn> Tables<'txn> {
         if let Some(script) = record.script_path.as_deref() {
             self.by_script.insert((script, record.start_time, id), summary).during(op)?;
         }
-        self.add_to_counter(record.status, 1)?;
+        self.deltas.add(record.status, 1);
         self.changes.written.push(prepared.record);
         Ok(())
     }
@@ -101,7 +126,7 @@ impl<'txn> Tables<'txn> {
         if let Some(script) = locator.script_path.as_deref() {
             self.by_script.remove((script, locator.start_time, id)).during(op)?;
         }
-        self.add_to_counter(locator.status, -1)?;
+        self.deltas.add(locator.status, -1);
         self.changes.removed.push(id.to_owned());
         Ok(true)
     }
@@ -114,7 +139,7 @@ impl<'txn> Tables<'txn> {
     /// Removes up to `budget` of the oldest records while there are more than `max`;
     /// returns how many it removed.
     pub(crate) fn evict_beyond(&mut self, max: u64, budget: u64) -> Result<u64> {
-        let mut total = StatusCounters::read(&self.meta, self.operation)?.total();
+        let mut total = self.counters()?.total();
         let mut removed = 0;
         while total > max && removed < budget {
             if !self.remove_oldest(None)? {
@@ -165,14 +190,33 @@ impl<'txn> Tables<'txn> {
         for status in ExecutionStatus::ALL {
             self.meta.remove(StatusCounters::key(status)).during(op)?;
         }
+        self.deltas = StatusDeltas::default();
         Ok(())
     }
+}
 
-    fn add_to_counter(&mut self, status: ExecutionStatus, delta: i64) -> Result<()> {
-        let key = StatusCounters::key(status);
-        let current = self.meta.get(key).during(self.operation)?.map_or(0, |v| v.value());
-        let next = current.saturating_add_signed(delta);
-        self.meta.insert(key, next).during(self.operation)?;
-        Ok(())
+/// Per-status changes to the counters within one transaction.
+#[derive(Debug, Default, Clone, Copy)]
+struct StatusDeltas {
+    running: i64,
+    completed: i64,
+    failed: i64,
+}
+
+impl StatusDeltas {
+    fn slot(&mut self, status: ExecutionStatus) -> &mut i64 {
+        match status {
+            ExecutionStatus::Running => &mut self.running,
+            ExecutionStatus::Completed => &mut self.completed,
+            ExecutionStatus::Failed => &mut self.failed,
+        }
+    }
+
+    fn add(&mut self, status: ExecutionStatus, delta: i64) {
+        *self.slot(status) += delta;
+    }
+
+    fn get(mut self, status: ExecutionStatus) -> i64 {
+        *self.slot(status)
     }
 }
