@@ -31,4 +31,6 @@ pub use viz::{
 // The redb backend.
 pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder};
 // The listener SPI and the audit log.
+pub use audit::{AuditConfig, AuditEvent, AuditEventKind, AuditLog, OverflowPolicy};
+pub use listener::{CompositeListener, ExecutionListener, NoopListener};
 // The async facade.

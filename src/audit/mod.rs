@@ -1,1 +1,260 @@
 //! `AuditLog`: lifecycle events batched by a background writer thread into redb.
+
+mod config;
+mod event;
+mod query;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError};
+use redb::Database;
+use uuid::Uuid;
+
+pub use config::{AuditConfig, OverflowPolicy};
+pub use event::{AuditEvent, AuditEventKind};
+
+use crate::error::{Error, Result};
+use crate::listener::ExecutionListener;
+use writer::{Counters, Message};
+
+/// An [`ExecutionListener`] that records every callback as an [`AuditEvent`] in redb.
+///
+/// A callback only builds the event and puts it on a bounded queue; one background thread
+/// (`execstore-audit`) commits what is queued in batches, one write transaction each.
+/// Events are durable once a [`flush`](AuditLog::flush) started after them returns, or
+/// after [`close`](AuditLog::close). Clones share the queue and the writer.
+///
+/// A batch that fails to commit (an I/O error) is counted in [`lost`](AuditLog::lost) and
+/// its error returned by the next `flush` or `close`; the writer never panics or spins.
+/// redb refuses every later write on a handle that hit an I/O error, so after one, close
+/// the log and open the file again.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: Sender<Message>,
+    overflow: OverflowPolicy,
+    closed: AtomicBool,
+    writer: Mutex<Option<JoinHandle<Result<()>>>>,
+    db: Arc<Database>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("overflow", &self.inner.overflow)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .field("counters", &self.inner.counters)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Opens (or creates) an audit log in its own file at `path`.
+    pub fn open(path: impl AsRef<Path>, config: AuditConfig) -> Result<Self> {
+        let db = crate::redb::open_database(path.as_ref(), &redb::Builder::new())?;
+        Self::with_database(Arc::new(db), config)
+    }
+
+    /// Opens an audit log on a caller-supplied redb storage backend (in-memory, or one
+    /// that injects faults).
+    pub fn open_with_backend(
+        backend: impl redb::StorageBackend,
+        config: AuditConfig,
+    ) -> Result<Self> {
+        let db = crate::redb::open_backend(backend, &redb::Builder::new())?;
+        Self::with_database(Arc::new(db), config)
+    }
+
+    /// An audit log writing into an already open execstore database.
+    pub(crate) fn with_database(db: Arc<Database>, config: AuditConfig) -> Result<Self> {
+        config.validate()?;
+        let (queue, receiver) = crossbeam_channel::bounded(config.queue_capacity);
+        let counters = Arc::new(Counters::default());
+        let writer = writer::spawn(Arc::clone(&db), receiver, config, Arc::clone(&counters))?;
+        let inner = Inner {
+            queue,
+            overflow: config.overflow,
+            closed: AtomicBool::new(false),
+            writer: Mutex::new(Some(writer)),
+            db,
+            counters,
+        };
+        Ok(AuditLog { inner: Arc::new(inner) })
+    }
+
+    /// Returns once every event enqueued before the call is committed and durable, or
+    /// with the first write error since the last `flush`.
+    pub fn flush(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        // A flush waits for room whatever the overflow policy: it must follow the events.
+        self.inner.queue.send(Message::Flush(reply)).map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Worker("the audit writer stopped".to_owned()))?
+    }
+
+    /// Every committed event of `execution_id`, in seq order.
+    pub fn events_for(&self, execution_id: Uuid) -> Result<Vec<AuditEvent>> {
+        query::events_for(&self.inner.db, execution_id)
+    }
+
+    /// The newest `limit` committed events, newest first.
+    pub fn recent(&self, limit: usize) -> Result<Vec<AuditEvent>> {
+        query::recent(&self.inner.db, limit)
+    }
+
+    /// Up to `limit` committed events with a seq above `after`, in seq order (start with 0).
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
+        query::events_after(&self.inner.db, after, limit)
+    }
+
+    /// Events refused on a full queue under [`OverflowPolicy::DropNewest`].
+    pub fn dropped(&self) -> u64 {
+        self.inner.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Callbacks that arrived after [`close`](AuditLog::close) and were ignored.
+    pub fn ignored_after_close(&self) -> u64 {
+        self.inner.counters.ignored.load(Ordering::Relaxed)
+    }
+
+    /// Events whose batch failed to commit (an I/O error, reported by `flush`/`close`).
+    pub fn lost(&self) -> u64 {
+        self.inner.counters.lost.load(Ordering::Relaxed)
+    }
+
+    /// Events committed by this handle's writer so far.
+    pub fn committed(&self) -> u64 {
+        self.inner.counters.committed.load(Ordering::Relaxed)
+    }
+
+    /// Commits what is queued, stops the writer and returns its last error. Later
+    /// callbacks on any clone are ignored and counted. `Drop` of the last clone does the
+    /// same, discarding the result.
+    pub fn close(self) -> Result<()> {
+        self.inner.shutdown()
+    }
+
+    fn enqueue(&self, event: AuditEvent) {
+        let inner = &self.inner;
+        if inner.closed.load(Ordering::Relaxed) {
+            inner.counters.ignored.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let refused = match inner.overflow {
+            // Block: a full queue makes the caller wait for the writer; nothing is lost.
+            OverflowPolicy::Block => inner.queue.send(Message::Event(event)).is_err(),
+            // DropNewest: a full queue refuses this event, counted in `dropped`.
+            OverflowPolicy::DropNewest => match inner.queue.try_send(Message::Event(event)) {
+                Ok(()) => false,
+                Err(TrySendError::Full(_)) => {
+                    inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => true,
+            },
+        };
+        if refused {
+            inner.counters.ignored.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn module_event(
+        &self,
+        kind: AuditEventKind,
+        execution: Uuid,
+        module: Uuid,
+        name: &str,
+    ) -> AuditEvent {
+        AuditEvent {
+            module_id: Some(module),
+            module_name: Some(name.to_owned()),
+            ..AuditEvent::new(kind, execution)
+        }
+    }
+}
+
+impl Inner {
+    fn shutdown(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        let writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let Some(writer) = writer else { return Ok(()) };
+        // If the writer is already gone, joining below reports why.
+        let _ = self.queue.send(Message::Shutdown);
+        writer.join().map_err(|_| Error::Worker("the audit writer thread panicked".to_owned()))?
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Errors were reported to `flush` callers or are lost with the handle, as documented.
+        let _ = self.shutdown();
+    }
+}
+
+impl ExecutionListener for AuditLog {
+    fn on_execution_start(&self, execution_id: Uuid, dag_name: &str) {
+        let event = AuditEvent {
+            dag_name: Some(dag_name.to_owned()),
+            ..AuditEvent::new(AuditEventKind::ExecutionStarted, execution_id)
+        };
+        self.enqueue(event);
+    }
+
+    fn on_module_start(&self, execution_id: Uuid, module_id: Uuid, module_name: &str) {
+        let kind = AuditEventKind::ModuleStarted;
+        self.enqueue(self.module_event(kind, execution_id, module_id, module_name));
+    }
+
+    fn on_module_complete(&self, execution_id: Uuid, module_id: Uuid, name: &str, ms: u64) {
+        let event = AuditEvent {
+            duration_ms: Some(ms),
+            succeeded: Some(true),
+            ..self.module_event(AuditEventKind::ModuleCompleted, execution_id, module_id, name)
+        };
+        self.enqueue(event);
+    }
+
+    fn on_module_failed(
+        &self,
+        execution_id: Uuid,
+        module_id: Uuid,
+        module_name: &str,
+        error: &(dyn std::error::Error + 'static),
+    ) {
+        let kind = AuditEventKind::ModuleFailed;
+        let event = AuditEvent {
+            succeeded: Some(false),
+            error: Some(event::error_chain(error)),
+            ..self.module_event(kind, execution_id, module_id, module_name)
+        };
+        self.enqueue(event);
+    }
+
+    fn on_execution_complete(&self, execution_id: Uuid, dag: &str, succeeded: bool, ms: u64) {
+        let event = AuditEvent {
+            dag_name: Some(dag.to_owned()),
+            duration_ms: Some(ms),
+            succeeded: Some(succeeded),
+            ..AuditEvent::new(AuditEventKind::ExecutionCompleted, execution_id)
+        };
+        self.enqueue(event);
+    }
+
+    fn on_execution_cancelled(&self, execution_id: Uuid, dag_name: &str) {
+        let event = AuditEvent {
+            dag_name: Some(dag_name.to_owned()),
+            ..AuditEvent::new(AuditEventKind::ExecutionCancelled, execution_id)
+        };
+        self.enqueue(event);
+    }
+}

@@ -13,5 +13,4 @@ mod write;
 pub use builder::{Durability, RedbStorageBuilder};
 pub(crate) use open::{open_backend, open_database};
 pub use store::RedbStorage;
-#[allow(unused_imports, reason = "the audit log, landing next, reads these")]
 pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION};

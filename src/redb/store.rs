@@ -10,6 +10,7 @@ use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::read;
 use super::write::{prepare, Tables};
+use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
 use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
@@ -83,10 +84,10 @@ impl RedbStorage {
         &self.inner.path
     }
 
-    /// The redb database, shared with an audit log on the same file.
-    #[allow(dead_code, reason = "the audit log, landing next, shares it")]
-    pub(crate) fn database(&self) -> &Arc<Database> {
-        &self.inner.db
+    /// An audit log in this store's file, sharing its database handle (redb allows one
+    /// open per file); its batches interleave with the store's writes.
+    pub fn audit_log(&self, config: AuditConfig) -> Result<AuditLog> {
+        AuditLog::with_database(Arc::clone(&self.inner.db), config)
     }
 
     /// Makes every write so far durable; needed only under [`Durability::Eventual`].

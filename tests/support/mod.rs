@@ -1,6 +1,8 @@
 //! Shared test helpers: record builders and the backend harness of the contract suite.
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod faulty;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -1,0 +1,79 @@
+//! `kill -9` after a flush: every flushed event survives.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use execstore::{AuditConfig, AuditLog, ExecutionListener};
+use uuid::Uuid;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+const DB_VAR: &str = "EXECSTORE_AUDIT_CRASH_DB";
+const RUN: Uuid = Uuid::from_u128(0x5eed_0000_0000_0000_0000_0000_0000_0001);
+
+/// The child: reports events forever, flushing every 100 and printing how many are flushed.
+#[test]
+#[ignore = "run by kill_nine_after_flush_keeps_every_flushed_event as a child process"]
+fn audit_crash_child() -> TestResult {
+    let Ok(path) = std::env::var(DB_VAR) else { return Ok(()) };
+    let log = AuditLog::open(path, AuditConfig::default())?;
+    let first = log.events_for(RUN)?.len() as u64;
+    let mut out = std::io::stdout().lock();
+    for i in first.. {
+        log.on_module_complete(RUN, Uuid::nil(), "step", i);
+        if (i + 1) % 100 == 0 {
+            log.flush()?;
+            writeln!(out, "FLUSHED {}", i + 1)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn kill_nine_after_flush_keeps_every_flushed_event() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.redb");
+    let mut flushed = 0;
+    for flushes_before_kill in [1, 7, 30] {
+        flushed = flushed.max(run_child(&path, flushes_before_kill)?);
+        let log = AuditLog::open(&path, AuditConfig::default())?;
+        let events = log.events_for(RUN)?;
+        assert!(events.len() as u64 >= flushed, "{} of {flushed} flushed events", events.len());
+        let durations: Vec<u64> = events.iter().filter_map(|e| e.duration_ms).collect();
+        assert_eq!(durations, (0..events.len() as u64).collect::<Vec<_>>());
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+        flushed = events.len() as u64;
+    }
+    Ok(())
+}
+
+/// Runs the child until it has reported `flushes_before_kill` flushes, kills it with
+/// SIGKILL, and returns the highest flushed count it printed.
+fn run_child(
+    path: &std::path::Path,
+    flushes_before_kill: usize,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", "audit_crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(DB_VAR, path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no child stdout")?;
+    let (mut seen, mut flushed, mut killed) = (0, 0, false);
+    for line in BufReader::new(stdout).lines() {
+        let Some(count) = line?.strip_prefix("FLUSHED ").map(str::parse::<u64>) else { continue };
+        flushed = count?;
+        seen += 1;
+        if seen >= flushes_before_kill && !killed {
+            child.kill()?;
+            killed = true;
+        }
+    }
+    let status = child.wait()?;
+    assert!(killed && !status.success(), "the child ended on its own: {status}");
+    Ok(flushed)
+}
