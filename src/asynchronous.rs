@@ -1,1 +1,119 @@
-//! `AsyncStorage`: the tokio facade.
+//! `AsyncStorage`: the tokio facade over any `ExecutionStorage`.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::model::{ExecutionSummary, StorageStats, StoredExecution};
+use crate::storage::ExecutionStorage;
+
+/// The storage operations as `async fn`s for tokio applications.
+///
+/// Every call runs on tokio's blocking pool (`spawn_blocking`), never on a runtime worker.
+/// A call runs to completion even if its future is dropped: each write is one transaction,
+/// so cancellation never leaves a half-written record. Cloning is cheap.
+#[derive(Debug)]
+pub struct AsyncStorage<S> {
+    storage: Arc<S>,
+}
+
+impl<S> Clone for AsyncStorage<S> {
+    fn clone(&self) -> Self {
+        AsyncStorage { storage: Arc::clone(&self.storage) }
+    }
+}
+
+impl<S: ExecutionStorage + 'static> AsyncStorage<S> {
+    /// Wraps `storage`.
+    pub fn new(storage: S) -> Self {
+        Self::from_arc(Arc::new(storage))
+    }
+
+    /// Wraps a storage already shared elsewhere.
+    pub fn from_arc(storage: Arc<S>) -> Self {
+        AsyncStorage { storage }
+    }
+
+    /// The wrapped storage, for synchronous use.
+    pub fn inner(&self) -> &Arc<S> {
+        &self.storage
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        call: impl FnOnce(&S) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let storage = Arc::clone(&self.storage);
+        match tokio::task::spawn_blocking(move || call(&storage)).await {
+            Ok(result) => result,
+            Err(join) if join.is_panic() => Err(Error::Worker(format!("{operation} panicked"))),
+            Err(join) => Err(Error::Worker(format!("{operation} was cancelled: {join}"))),
+        }
+    }
+
+    /// See [`ExecutionStorage::store`].
+    pub async fn store(&self, execution: StoredExecution) -> Result<String> {
+        self.blocking("store", move |s| s.store(execution)).await
+    }
+
+    /// See [`ExecutionStorage::store_many`].
+    pub async fn store_many(&self, executions: Vec<StoredExecution>) -> Result<Vec<String>> {
+        self.blocking("store_many", move |s| s.store_many(executions)).await
+    }
+
+    /// See [`ExecutionStorage::get`].
+    pub async fn get(&self, execution_id: &str) -> Result<Option<Arc<StoredExecution>>> {
+        let id = execution_id.to_owned();
+        self.blocking("get", move |s| s.get(&id)).await
+    }
+
+    /// See [`ExecutionStorage::list`].
+    pub async fn list(&self, limit: usize, offset: usize) -> Result<Vec<ExecutionSummary>> {
+        self.blocking("list", move |s| s.list(limit, offset)).await
+    }
+
+    /// See [`ExecutionStorage::list_by_script`].
+    pub async fn list_by_script(
+        &self,
+        script_path: &str,
+        limit: usize,
+    ) -> Result<Vec<ExecutionSummary>> {
+        let script = script_path.to_owned();
+        self.blocking("list_by_script", move |s| s.list_by_script(&script, limit)).await
+    }
+
+    /// See [`ExecutionStorage::stats`].
+    pub async fn stats(&self) -> Result<StorageStats> {
+        self.blocking("stats", |s| s.stats()).await
+    }
+
+    /// See [`ExecutionStorage::update`]; `f` runs once, on the blocking pool. A panic in
+    /// `f` aborts the transaction and returns [`Error::Worker`].
+    pub async fn update(
+        &self,
+        execution_id: &str,
+        f: impl FnOnce(&mut StoredExecution) + Send + 'static,
+    ) -> Result<Option<Arc<StoredExecution>>> {
+        let id = execution_id.to_owned();
+        self.blocking("update", move |s| {
+            let mut f = Some(f);
+            s.update(&id, &mut |execution| {
+                if let Some(f) = f.take() {
+                    f(execution);
+                }
+            })
+        })
+        .await
+    }
+
+    /// See [`ExecutionStorage::delete`].
+    pub async fn delete(&self, execution_id: &str) -> Result<bool> {
+        let id = execution_id.to_owned();
+        self.blocking("delete", move |s| s.delete(&id)).await
+    }
+
+    /// See [`ExecutionStorage::clear`].
+    pub async fn clear(&self) -> Result<()> {
+        self.blocking("clear", |s| s.clear()).await
+    }
+}

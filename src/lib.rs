@@ -34,3 +34,5 @@ pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder};
 pub use audit::{AuditConfig, AuditEvent, AuditEventKind, AuditLog, OverflowPolicy};
 pub use listener::{CompositeListener, ExecutionListener, NoopListener};
 // The async facade.
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncStorage;
