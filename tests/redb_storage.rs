@@ -292,3 +292,19 @@ fn tiny_cache_never_serves_a_stale_record_after_a_write_returned() -> TestResult
     }
     Ok(())
 }
+
+#[test]
+fn records_after_pages_through_everything_in_id_order() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let storage = RedbStorage::open(&path)?;
+    let mut with_viz = execution("b", 3, None);
+    with_viz.dag_viz_ir = Some(viz());
+    storage.store_many(vec![execution("c", 1, None), with_viz.clone(), execution("a", 2, None)])?;
+    let first = storage.records_after(None, 2)?;
+    assert_eq!(first.iter().map(|r| r.execution_id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(first.get(1), Some(&with_viz));
+    let rest = storage.records_after(Some("b"), 2)?;
+    assert_eq!(rest.iter().map(|r| r.execution_id.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert!(storage.records_after(Some("c"), 2)?.is_empty());
+    Ok(())
+}

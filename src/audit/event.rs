@@ -52,7 +52,7 @@ impl AuditEventKind {
 
 impl std::fmt::Display for AuditEventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

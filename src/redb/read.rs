@@ -1,5 +1,7 @@
 //! Queries, written once for read and write transactions alike.
 
+use std::ops::Bound;
+
 use redb::{ReadTransaction, ReadableTable};
 use serde::Deserialize;
 
@@ -28,11 +30,21 @@ pub(crate) fn load_record(
     operation: &'static str,
 ) -> Result<Option<StoredExecution>> {
     let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
-    let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
+    decode_record(dag_viz, id, bytes.value(), operation).map(Some)
+}
+
+/// Decodes a record's bytes and puts its DAG visualization back.
+fn decode_record(
+    dag_viz: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+    bytes: &[u8],
+    operation: &'static str,
+) -> Result<StoredExecution> {
+    let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes)?;
     if let Some(viz) = dag_viz.get(id).during(operation)? {
         record.dag_viz_ir = Some(decode(|| format!("dag_viz/{id}"), viz.value())?);
     }
-    Ok(Some(record))
+    Ok(record)
 }
 
 /// `get` in a read transaction.
@@ -40,6 +52,27 @@ pub(crate) fn get(txn: &ReadTransaction, id: &str) -> Result<Option<StoredExecut
     let executions = txn.open_table(EXECUTIONS).during("get")?;
     let dag_viz = txn.open_table(DAG_VIZ).during("get")?;
     load_record(&executions, &dag_viz, id, "get")
+}
+
+/// Up to `limit` full records with an id above `after`, in id order: a page of an export.
+pub(crate) fn records_after(
+    txn: &ReadTransaction,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<StoredExecution>> {
+    const OP: &str = "records_after";
+    let executions = txn.open_table(EXECUTIONS).during(OP)?;
+    let dag_viz = txn.open_table(DAG_VIZ).during(OP)?;
+    let range = match after {
+        Some(after) => executions.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
+        None => executions.range::<&str>(..),
+    };
+    let mut page = page_vec(limit);
+    for entry in range.during(OP)?.take(limit) {
+        let (id, bytes) = entry.during(OP)?;
+        page.push(decode_record(&dag_viz, id.value(), bytes.value(), OP)?);
+    }
+    Ok(page)
 }
 
 /// A page of `list`: one reverse range over the covering index, no full record decoded.

@@ -114,6 +114,12 @@ impl RedbStorage {
         self.prune_with(Some(keep as u64), None)
     }
 
+    /// Up to `limit` full records whose id sorts after `after` (`None`: from the first), in
+    /// id order: page through the whole store without the cost of an offset.
+    pub fn records_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<StoredExecution>> {
+        read::records_after(&self.read_txn("records_after")?, after, limit)
+    }
+
     /// How many records started more than `age` ago (what `prune_older_than` would remove).
     pub fn count_older_than(&self, age: Duration) -> Result<u64> {
         read::count_before(&self.read_txn("count")?, age_cutoff(age))

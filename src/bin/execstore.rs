@@ -1,2 +1,0 @@
-//! The execstore command-line tool.
-fn main() {}

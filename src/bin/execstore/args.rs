@@ -1,0 +1,95 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Inspect and maintain an execstore history file.
+#[derive(Debug, Parser)]
+#[command(name = "execstore", version, about)]
+pub struct Cli {
+    /// The history file (created if missing).
+    #[arg(long, global = true, default_value = "execstore.redb")]
+    pub db: PathBuf,
+    /// Print JSON for scripts instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Counts by status, oldest and newest run.
+    Stats,
+    /// Runs, newest first.
+    List(ListArgs),
+    /// One run: record, node results, DAG summary.
+    Show {
+        /// The execution id.
+        id: String,
+    },
+    /// The audit timeline of one run.
+    Audit {
+        /// The execution id (a UUID).
+        id: String,
+    },
+    /// Every run (or, with --audit, every audit event) as JSON Lines in Constellation's shape.
+    Export(ExportArgs),
+    /// Runs from JSON Lines or a JSON array, as Constellation's HTTP API returns them.
+    Import {
+        /// The file to read.
+        file: PathBuf,
+    },
+    /// Remove old runs.
+    Prune(PruneArgs),
+    /// Rewrite the file to release the space of deleted runs (needs exclusive access).
+    Compact,
+    /// Fill the database with a realistic simulated workload, then show it.
+    Demo {
+        /// How many runs to simulate.
+        #[arg(long, default_value_t = 500)]
+        runs: usize,
+    },
+}
+
+/// `list`'s options.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only runs of this script path (exact match).
+    #[arg(long)]
+    pub script: Option<String>,
+    /// How many runs to show.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// How many of the newest runs to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+/// `export`'s options.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Export the audit events instead of the runs.
+    #[arg(long)]
+    pub audit: bool,
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `prune`'s options: exactly one rule.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove runs that started longer ago than this (`30d`, `12h`, `90min`).
+    #[arg(long, value_parser = humantime::parse_duration, required_unless_present = "keep")]
+    pub older_than: Option<Duration>,
+    /// Keep only the newest N runs.
+    #[arg(long, conflicts_with = "older_than")]
+    pub keep: Option<usize>,
+    /// Report what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}

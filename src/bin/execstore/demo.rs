@@ -1,0 +1,252 @@
+//! `demo`: a simulated DAG engine filling the history the way a real one would — a
+//! record stored when a run starts, updated when it ends, lifecycle events through the
+//! audit log — then a look at the result.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use execstore::{
+    AuditConfig, CompositeListener, DagVizIr, EdgeKind, ExecutionListener, ExecutionSource,
+    ExecutionStatus, ExecutionStorage, NodeKind, RedbStorage, StoredExecution, StoredNodeResult,
+    VizEdge, VizMetadata, VizNode,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::inspect;
+use crate::output::{progress, Out};
+
+/// A DAG of the simulated engine: its name, script and modules in order.
+struct Dag {
+    name: &'static str,
+    script: &'static str,
+    modules: &'static [&'static str],
+}
+
+const DAGS: [Dag; 4] = [
+    Dag {
+        name: "nightly-etl",
+        script: "pipelines/etl.cst",
+        modules: &["extract", "validate", "transform", "load"],
+    },
+    Dag {
+        name: "fraud-score",
+        script: "models/fraud.cst",
+        modules: &["features", "score", "threshold"],
+    },
+    Dag {
+        name: "daily-report",
+        script: "reports/daily.cst",
+        modules: &["query", "aggregate", "render", "email"],
+    },
+    Dag {
+        name: "image-resize",
+        script: "media/resize.cst",
+        modules: &["fetch", "resize", "upload"],
+    },
+];
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How a simulated run ends.
+enum Ending {
+    Completed,
+    Failed(String),
+    Cancelled,
+    StillRunning,
+}
+
+pub fn demo(storage: &RedbStorage, runs: usize, out: &mut Out) -> anyhow::Result<()> {
+    let audit = storage.audit_log(AuditConfig::default())?;
+    let listener =
+        CompositeListener::new(vec![Arc::new(audit.clone()) as Arc<dyn ExecutionListener>]);
+    let mut rng = StdRng::seed_from_u64(runs as u64);
+    let now = execstore::now_millis();
+    let bar = progress(runs as u64, "demo");
+    for i in 0..runs {
+        let dag = &DAGS[i % DAGS.len()];
+        // Spread the runs over the last week, in order, a little jitter.
+        let start = now - 7 * DAY_MS
+            + (i as i64 * 7 * DAY_MS) / runs.max(1) as i64
+            + rng.random_range(0..1_000);
+        simulate_run(storage, &listener, dag, start, &mut rng)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    audit.flush()?;
+    audit.close()?;
+    if out.json {
+        return out.json_pretty(&storage.stats()?);
+    }
+    out.line(format!(
+        "simulated {runs} runs of {} DAGs into {}\n",
+        DAGS.len(),
+        storage.path().display()
+    ))?;
+    inspect::stats(storage, out)?;
+    out.line("\nnewest runs:")?;
+    inspect::summaries_table(&storage.list(10, 0)?, out)
+}
+
+fn simulate_run(
+    storage: &RedbStorage,
+    listener: &dyn ExecutionListener,
+    dag: &Dag,
+    start: i64,
+    rng: &mut StdRng,
+) -> anyhow::Result<()> {
+    let inputs = BTreeMap::from([
+        ("batchSize".to_owned(), json!(rng.random_range(100..10_000))),
+        (
+            "region".to_owned(),
+            json!(["eu-west-1", "us-east-1", "ap-south-1"][rng.random_range(0..3)]),
+        ),
+    ]);
+    let source =
+        [ExecutionSource::API, ExecutionSource::Dashboard, ExecutionSource::VSCodeExtension]
+            [rng.random_range(0..3)];
+    let mut run = StoredExecution::new(dag.name, Some(dag.script.to_owned()), inputs, source);
+    run.start_time = start;
+    let run_id = Uuid::parse_str(&run.execution_id)?;
+    storage.store(run.clone())?;
+    listener.on_execution_start(run_id, dag.name);
+    let ending = pick_ending(rng);
+    let (nodes, elapsed) = run_modules(listener, run_id, dag, &ending, rng);
+    run.node_results = nodes;
+    run.dag_viz_ir = Some(visualize(dag));
+    match ending {
+        Ending::StillRunning => {}
+        Ending::Cancelled => {
+            run.status = ExecutionStatus::Failed;
+            run.end_time = Some(start + elapsed);
+            listener.on_execution_cancelled(run_id, dag.name);
+        }
+        Ending::Failed(_) => {
+            run.status = ExecutionStatus::Failed;
+            run.end_time = Some(start + elapsed);
+            listener.on_execution_complete(run_id, dag.name, false, elapsed as u64);
+        }
+        Ending::Completed => {
+            run.status = ExecutionStatus::Completed;
+            run.end_time = Some(start + elapsed);
+            run.outputs = Some(BTreeMap::from([
+                ("rowsWritten".to_owned(), json!(rng.random_range(90..10_000))),
+                (
+                    "summary".to_owned(),
+                    json!({"warnings": rng.random_range(0..4), "checksum": format!("{:016x}", rng.random::<u64>())}),
+                ),
+            ]));
+            listener.on_execution_complete(run_id, dag.name, true, elapsed as u64);
+        }
+    }
+    let finished = run;
+    storage.update(&finished.execution_id.clone(), &mut |stored| *stored = finished.clone())?;
+    Ok(())
+}
+
+fn pick_ending(rng: &mut StdRng) -> Ending {
+    match rng.random_range(0..100) {
+        0..=9 => Ending::Failed(
+            ["connection reset by peer", "schema mismatch: column `amount`", "timeout after 30s"]
+                [rng.random_range(0..3)]
+            .to_owned(),
+        ),
+        10..=12 => Ending::Cancelled,
+        13..=14 => Ending::StillRunning,
+        _ => Ending::Completed,
+    }
+}
+
+/// Runs the modules in order; a failing run fails at a random module, a cancelled or
+/// still-running one stops part way. Returns the node results and the elapsed time.
+fn run_modules(
+    listener: &dyn ExecutionListener,
+    run_id: Uuid,
+    dag: &Dag,
+    ending: &Ending,
+    rng: &mut StdRng,
+) -> (BTreeMap<String, StoredNodeResult>, i64) {
+    let stop_at = match ending {
+        Ending::Completed => dag.modules.len(),
+        _ => rng.random_range(0..dag.modules.len()),
+    };
+    let mut nodes = BTreeMap::new();
+    let mut elapsed = 0;
+    for (index, name) in dag.modules.iter().enumerate().take(stop_at + 1) {
+        let module_id = Uuid::new_v4();
+        let took = rng.random_range(5..2_500);
+        listener.on_module_start(run_id, module_id, name);
+        let (status, value, error) = match ending {
+            Ending::Failed(reason) if index == stop_at => {
+                let error = std::io::Error::other(reason.clone());
+                listener.on_module_failed(run_id, module_id, name, &error);
+                (ExecutionStatus::Failed, None, Some(reason.clone()))
+            }
+            Ending::Cancelled | Ending::StillRunning if index == stop_at => {
+                (ExecutionStatus::Running, None, None)
+            }
+            _ => {
+                listener.on_module_complete(run_id, module_id, name, took as u64);
+                (
+                    ExecutionStatus::Completed,
+                    Some(json!({"records": rng.random_range(1..5_000)})),
+                    None,
+                )
+            }
+        };
+        elapsed += took;
+        let node = StoredNodeResult {
+            node_id: (*name).to_owned(),
+            status,
+            value,
+            duration_ms: Some(took),
+            error,
+        };
+        nodes.insert((*name).to_owned(), node);
+    }
+    (nodes, elapsed)
+}
+
+/// The DAG as a chain of its modules between an input and an output node.
+fn visualize(dag: &Dag) -> DagVizIr {
+    let node = |id: &str, kind| VizNode {
+        id: id.to_owned(),
+        kind,
+        label: id.to_owned(),
+        type_signature: "Record".to_owned(),
+        position: None,
+        execution_state: None,
+    };
+    let mut ids = vec!["input"];
+    ids.extend(dag.modules.iter().copied());
+    ids.push("output");
+    let nodes = ids
+        .iter()
+        .map(|id| match *id {
+            "input" => node(id, NodeKind::Input),
+            "output" => node(id, NodeKind::Output),
+            _ => node(id, NodeKind::Operation),
+        })
+        .collect();
+    let edges = ids
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [from, to] => Some(VizEdge {
+                id: format!("{from}->{to}"),
+                source: (*from).to_owned(),
+                target: (*to).to_owned(),
+                label: None,
+                kind: EdgeKind::Data,
+            }),
+            _ => None,
+        })
+        .collect();
+    let metadata = VizMetadata {
+        title: Some(dag.name.to_owned()),
+        layout_direction: "LR".to_owned(),
+        bounds: None,
+    };
+    DagVizIr { nodes, edges, groups: Vec::new(), metadata }
+}

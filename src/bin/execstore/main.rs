@@ -1,0 +1,73 @@
+//! `execstore`: inspect and maintain an execstore history file from the shell.
+
+mod args;
+mod demo;
+mod inspect;
+mod maintain;
+mod output;
+mod transfer;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+use execstore::RedbStorage;
+
+use args::{Cli, Command};
+use output::Out;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let mut out = Out::new(cli.json);
+    if let Command::Compact = cli.command {
+        // Compaction needs the file to itself: no handle may be open.
+        return maintain::compact(&cli.db, &mut out);
+    }
+    let storage = RedbStorage::open(&cli.db)?;
+    match &cli.command {
+        Command::Stats => inspect::stats(&storage, &mut out),
+        Command::List(args) => inspect::list(&storage, args, &mut out),
+        Command::Show { id } => inspect::show(&storage, id, &mut out),
+        Command::Audit { id } => inspect::audit(&storage, id, &mut out),
+        Command::Export(args) => transfer::export(&storage, args, &mut out),
+        Command::Import { file } => transfer::import(&storage, file, &mut out),
+        Command::Prune(args) => maintain::prune(&storage, args, &mut out),
+        Command::Demo { runs } => demo::demo(&storage, *runs, &mut out),
+        Command::Compact => Ok(()),
+    }
+}
+
+/// `execstore list | head` closes our stdout early: that is the reader's choice, not an error.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|e| e.io_error_kind())
+                .is_some_and(|kind| kind == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The error and its causes on one line, without repeating a cause already in the message.
+fn chain(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
+}

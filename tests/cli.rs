@@ -1,0 +1,177 @@
+//! The `execstore` binary end to end: spawned as a user would run it.
+#![cfg(feature = "cli")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn execstore(db: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
+    Command::new(env!("CARGO_BIN_EXE_execstore"))
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+}
+
+/// Runs a command that must succeed and returns its standard output.
+fn ok(db: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let output = execstore(db, args)?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// Runs a command that must fail and returns its standard error.
+fn fails(db: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
+    let output = execstore(db, args)?;
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert_eq!(output.status.code(), Some(1), "{args:?}");
+    Ok(String::from_utf8(output.stderr)?)
+}
+
+fn json(text: &str) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+#[test]
+fn demo_then_stats_list_show_and_audit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("demo.redb");
+    let demo = ok(&db, &["demo", "--runs", "60"])?;
+    assert!(demo.contains("simulated 60 runs"), "{demo}");
+    let stats = json(&ok(&db, &["--json", "stats"])?)?;
+    assert_eq!(stats["totalExecutions"], 60);
+    let counted = ["runningExecutions", "completedExecutions", "failedExecutions"]
+        .iter()
+        .map(|k| stats[k].as_u64().unwrap_or(0))
+        .sum::<u64>();
+    assert_eq!(counted, 60);
+    assert!(stats["failedExecutions"].as_u64() > Some(0), "the demo simulates failures");
+
+    let list = json(&ok(&db, &["--json", "list", "--limit", "5"])?)?;
+    let page = list.as_array().ok_or("list is an array")?;
+    assert_eq!(page.len(), 5);
+    let starts: Vec<i64> = page.iter().filter_map(|s| s["startTime"].as_i64()).collect();
+    assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first: {starts:?}");
+    let table = ok(&db, &["list", "--script", "pipelines/etl.cst", "--limit", "3"])?;
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(table.lines().skip(1).all(|l| l.contains("pipelines/etl.cst")), "{table}");
+
+    let id = page[0]["executionId"].as_str().ok_or("id")?;
+    let shown = ok(&db, &["show", id])?;
+    assert!(shown.contains(id) && shown.contains("node results:") && shown.contains("DAG "));
+    let record = json(&ok(&db, &["--json", "show", id])?)?;
+    assert_eq!(record["executionId"], id);
+    assert!(record["dagVizIR"]["nodes"].is_array());
+
+    let timeline = json(&ok(&db, &["--json", "audit", id])?)?;
+    let events = timeline.as_array().ok_or("audit is an array")?;
+    assert_eq!(events.first().map(|e| &e["eventType"]), Some(&"execution.started".into()));
+    assert!(events.iter().all(|e| e["executionId"] == id));
+    let table = ok(&db, &["audit", id])?;
+    assert!(table.contains("module.started"), "{table}");
+    Ok(())
+}
+
+#[test]
+fn export_import_export_is_identical() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (first, second) = (dir.path().join("a.redb"), dir.path().join("b.redb"));
+    ok(&first, &["demo", "--runs", "40"])?;
+    let exported = ok(&first, &["export"])?;
+    assert_eq!(exported.lines().count(), 40);
+    let file = dir.path().join("runs.jsonl");
+    std::fs::write(&file, &exported)?;
+    let report = ok(&second, &["import", file.to_str().ok_or("path")?])?;
+    assert!(report.contains("imported 40"), "{report}");
+    assert_eq!(ok(&second, &["export"])?, exported);
+    let audit = ok(&first, &["export", "--audit"])?;
+    for line in audit.lines() {
+        let event = json(line)?;
+        assert!(event["eventType"].is_string() && event["executionId"].is_string());
+    }
+    assert!(audit.lines().count() > 40);
+    Ok(())
+}
+
+#[test]
+fn import_reports_a_bad_line_and_imports_its_neighbours() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let source = dir.path().join("source.redb");
+    ok(&source, &["demo", "--runs", "5"])?;
+    let mut lines: Vec<String> = ok(&source, &["export"])?.lines().map(str::to_owned).collect();
+    lines.insert(2, r#"{"executionId": "broken", "dagName": 42}"#.to_owned());
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, lines.join("\n"))?;
+    let target = dir.path().join("target.redb");
+    let output = execstore(&target, &["import", file.to_str().ok_or("path")?])?;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("mixed.jsonl:3:"), "{stderr}");
+    assert!(String::from_utf8(output.stdout)?.contains("imported 5 executions, 1 failed"));
+    assert_eq!(json(&ok(&target, &["--json", "stats"])?)?["totalExecutions"], 5);
+
+    let array = format!("[{}]", lines.join(","));
+    std::fs::write(&file, array)?;
+    let again = dir.path().join("array.redb");
+    let stderr = fails(&again, &["import", file.to_str().ok_or("path")?])?;
+    assert!(stderr.contains("element 3"), "{stderr}");
+    assert_eq!(json(&ok(&again, &["--json", "stats"])?)?["totalExecutions"], 5);
+    Ok(())
+}
+
+#[test]
+fn bad_ids_and_files_are_clear_errors() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("h.redb");
+    ok(&db, &["stats"])?;
+    let stderr = fails(&db, &["show", "no-such-id"])?;
+    assert!(stderr.starts_with("error: ") && stderr.contains("no-such-id"), "{stderr}");
+    assert!(fails(&db, &["audit", "not-a-uuid"])?.contains("UUID"));
+    let missing = dir.path().join("missing/dir/h.redb");
+    assert!(fails(&missing, &["stats"])?.contains("parent directory does not exist"));
+    let foreign = dir.path().join("notes.txt");
+    std::fs::write(&foreign, "not a database at all\n".repeat(100))?;
+    assert!(fails(&foreign, &["list"])?.contains("is not an execstore database"));
+    assert_eq!(std::fs::read_to_string(&foreign)?, "not a database at all\n".repeat(100));
+    let usage = execstore(&db, &["prune"])?;
+    assert_eq!(usage.status.code(), Some(2), "usage errors exit with 2");
+    Ok(())
+}
+
+#[test]
+fn prune_dry_run_then_prune_and_compact() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("h.redb");
+    ok(&db, &["demo", "--runs", "30"])?;
+    let dry = json(&ok(&db, &["--json", "prune", "--keep", "10", "--dry-run"])?)?;
+    assert_eq!((dry["removed"].as_u64(), dry["remaining"].as_u64()), (Some(20), Some(10)));
+    assert_eq!(json(&ok(&db, &["--json", "stats"])?)?["totalExecutions"], 30);
+    assert!(ok(&db, &["prune", "--keep", "10"])?.contains("removed 20 of 30"));
+    assert!(ok(&db, &["prune", "--older-than", "30d"])?.contains("removed 0 of 10"));
+    assert!(ok(&db, &["compact"])?.contains("bytes"));
+    assert_eq!(json(&ok(&db, &["--json", "stats"])?)?["totalExecutions"], 10);
+    Ok(())
+}
+
+#[test]
+fn a_closed_pipe_exits_quietly() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("h.redb");
+    ok(&db, &["demo", "--runs", "300"])?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_execstore"))
+        .arg("--db")
+        .arg(&db)
+        .arg("export")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take()); // the reader goes away before the export is written
+    let output = child.wait_with_output()?;
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
+    Ok(())
+}
