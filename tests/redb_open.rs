@@ -158,3 +158,45 @@ fn undecodable_values_are_corrupt_errors_naming_the_key() -> TestResult {
     assert_eq!(storage.get("good")?.map(|e| e.start_time), Some(1), "a failed write rolls back");
     Ok(())
 }
+
+/// Concurrent writers share group commits; one whose write fails (it replaces a record
+/// that does not decode) gets its own error, the others are unaffected.
+#[test]
+fn a_failing_write_in_a_group_commit_fails_alone() -> TestResult {
+    let (_dir, path) = temp_path("history.redb")?;
+    drop(RedbStorage::open(&path)?);
+    {
+        let db = redb::Database::open(&path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(EXECUTIONS)?.insert("bad", [1u8, 0xc1].as_slice())?;
+        txn.commit()?;
+    }
+    let storage = RedbStorage::open(&path)?;
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let storage = storage.clone();
+            std::thread::spawn(move || -> Result<usize, String> {
+                let mut refused = 0;
+                for i in 0..40 {
+                    let id = if t == 0 { "bad".to_owned() } else { format!("t{t}-{i}") };
+                    match storage.store(execution(&id, i, None)) {
+                        Ok(_) if t != 0 => {}
+                        Err(Error::Corrupt { key, .. }) if t == 0 && key == "executions/bad" => {
+                            refused += 1;
+                        }
+                        other => return Err(format!("thread {t}, write {i}: {other:?}")),
+                    }
+                }
+                Ok(refused)
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for thread in threads {
+        refused += thread.join().map_err(|_| "writer panicked")??;
+    }
+    assert_eq!(refused, 40);
+    assert_eq!(storage.stats()?.total_executions, 7 * 40);
+    assert_eq!(storage.list(usize::MAX, 0)?.len(), 7 * 40);
+    Ok(())
+}

@@ -3,6 +3,7 @@
 mod builder;
 mod cache;
 pub(crate) mod codec;
+mod group;
 pub(crate) mod open;
 mod read;
 mod store;

@@ -8,8 +8,9 @@ use redb::{Database, ReadableDatabase};
 
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
+use super::group::CommitQueue;
 use super::read;
-use super::write::{prepare, Tables};
+use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
@@ -34,6 +35,42 @@ struct Inner {
     cache: RecordCache,
     /// Serializes our write transactions with their cache updates (see `cache.rs`).
     write_lock: Mutex<()>,
+    /// Stores and deletes from concurrent callers, committed together.
+    commits: CommitQueue<WriteOp, Outcome>,
+}
+
+/// A write that can join a group commit: its data is owned, so the leader can apply it.
+enum WriteOp {
+    Store(Vec<Prepared>),
+    Delete(String),
+}
+
+/// What a [`WriteOp`] reports back.
+enum Outcome {
+    Stored,
+    Deleted(bool),
+}
+
+impl WriteOp {
+    fn name(&self) -> &'static str {
+        match self {
+            WriteOp::Store(records) if records.len() == 1 => "store",
+            WriteOp::Store(_) => "store_many",
+            WriteOp::Delete(_) => "delete",
+        }
+    }
+
+    fn apply(&self, tables: &mut Tables<'_>) -> Result<Outcome> {
+        match self {
+            WriteOp::Store(records) => {
+                for record in records {
+                    tables.put(record)?;
+                }
+                Ok(Outcome::Stored)
+            }
+            WriteOp::Delete(id) => tables.remove(id).map(Outcome::Deleted),
+        }
+    }
 }
 
 /// What the builder decided.
@@ -73,6 +110,7 @@ impl RedbStorage {
             cache: RecordCache::new(settings.cache_capacity),
             settings,
             write_lock: Mutex::new(()),
+            commits: CommitQueue::new(),
         };
         let storage = RedbStorage { inner: Arc::new(inner) };
         storage.prune()?;
@@ -184,6 +222,36 @@ impl RedbStorage {
         Ok(out)
     }
 
+    /// Commits `op`, together with whatever other callers queued meanwhile.
+    fn submit(&self, op: WriteOp) -> Result<Outcome> {
+        self.inner.commits.submit(op, |ops| self.commit_group(ops))
+    }
+
+    /// One transaction for the whole group; if any operation in it fails, each operation
+    /// is retried in its own transaction so every caller gets its own result.
+    fn commit_group(&self, ops: Vec<WriteOp>) -> Vec<Result<Outcome>> {
+        if let [op] = ops.as_slice() {
+            return vec![self.commit_one(op)];
+        }
+        let together = self.write("group commit", |tables| {
+            let outcomes = ops.iter().map(|op| op.apply(tables)).collect::<Result<Vec<_>>>()?;
+            self.enforce_limits(tables)?;
+            Ok(outcomes)
+        });
+        match together {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(_) => ops.iter().map(|op| self.commit_one(op)).collect(),
+        }
+    }
+
+    fn commit_one(&self, op: &WriteOp) -> Result<Outcome> {
+        self.write(op.name(), |tables| {
+            let outcome = op.apply(tables)?;
+            self.enforce_limits(tables)?;
+            Ok(outcome)
+        })
+    }
+
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
         // The guarded value is `()`; a panic elsewhere leaves nothing inconsistent.
         self.inner.write_lock.lock().unwrap_or_else(PoisonError::into_inner)
@@ -222,10 +290,7 @@ impl ExecutionStorage for RedbStorage {
     fn store(&self, execution: StoredExecution) -> Result<String> {
         let prepared = prepare(execution, self.inner.settings.max_value_size_bytes)?;
         let id = prepared.record.execution_id.clone();
-        self.write("store", |tables| {
-            tables.put(prepared)?;
-            self.enforce_limits(tables)
-        })?;
+        self.submit(WriteOp::Store(vec![prepared]))?;
         Ok(id)
     }
 
@@ -234,12 +299,7 @@ impl ExecutionStorage for RedbStorage {
         let prepared =
             executions.into_iter().map(|e| prepare(e, max_value)).collect::<Result<Vec<_>>>()?;
         let ids = prepared.iter().map(|p| p.record.execution_id.clone()).collect();
-        self.write("store_many", |tables| {
-            for record in prepared {
-                tables.put(record)?;
-            }
-            self.enforce_limits(tables)
-        })?;
+        self.submit(WriteOp::Store(prepared))?;
         Ok(ids)
     }
 
@@ -283,7 +343,7 @@ impl ExecutionStorage for RedbStorage {
             check_id_unchanged(execution_id, &record)?;
             let prepared = prepare(record, max_value)?;
             let updated = Arc::clone(&prepared.record);
-            tables.put(prepared)?;
+            tables.put(&prepared)?;
             self.enforce_limits(tables)?;
             Ok(Some(updated))
         })
@@ -291,7 +351,10 @@ impl ExecutionStorage for RedbStorage {
 
     fn delete(&self, execution_id: &str) -> Result<bool> {
         validate_id(execution_id)?;
-        self.write("delete", |tables| tables.remove(execution_id))
+        match self.submit(WriteOp::Delete(execution_id.to_owned()))? {
+            Outcome::Deleted(existed) => Ok(existed),
+            Outcome::Stored => Err(Error::Worker("a delete reported a store".to_owned())),
+        }
     }
 
     fn clear(&self) -> Result<()> {

@@ -95,7 +95,7 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Inserts or replaces a record, moving it in every index and counter.
-    pub(crate) fn put(&mut self, prepared: Prepared) -> Result<()> {
+    pub(crate) fn put(&mut self, prepared: &Prepared) -> Result<()> {
         let op = self.operation;
         let record = &prepared.record;
         let id = record.execution_id.as_str();
@@ -110,7 +110,7 @@ impl<'txn> Tables<'txn> {
             self.by_script.insert((script, record.start_time, id), summary).during(op)?;
         }
         self.deltas.add(record.status, 1);
-        self.changes.written.push(prepared.record);
+        self.changes.written.push(Arc::clone(&prepared.record));
         Ok(())
     }
 
