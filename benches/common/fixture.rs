@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use execstore::{ExecutionStorage, MemoryStorage};
+use execstore::{ExecutionStorage, RedbStorage};
 
 use super::sqlite::{SqlResult, SqliteStore};
 use super::workload;
@@ -15,20 +15,10 @@ use super::workload;
 /// Records per `store_many` (and per SQLite transaction) while building a dataset.
 pub const BUILD_CHUNK: u64 = 1_000;
 
-/// The execstore under test at `path`, with an LRU cache of `cache_capacity` records.
+/// The execstore under test at `path`: a `RedbStorage` with default (durable) settings and
+/// an LRU cache of `cache_capacity` records.
 pub fn open_execstore(path: &Path, cache_capacity: usize) -> SqlResult<Arc<dyn ExecutionStorage>> {
-    // Placeholder until RedbStorage lands: one memory store per path.
-    static STORES: std::sync::Mutex<Vec<(std::path::PathBuf, Arc<dyn ExecutionStorage>)>> =
-        std::sync::Mutex::new(Vec::new());
-    let _ = cache_capacity;
-    let mut stores = STORES.lock().map_err(|_| "poisoned")?;
-    if let Some((_, store)) = stores.iter().find(|(p, _)| p == path) {
-        return Ok(Arc::clone(store));
-    }
-    let config = execstore::Config { max_executions: usize::MAX, ..execstore::Config::default() };
-    let store: Arc<dyn ExecutionStorage> = Arc::new(MemoryStorage::new(config));
-    stores.push((path.to_path_buf(), Arc::clone(&store)));
-    Ok(store)
+    Ok(Arc::new(RedbStorage::builder().cache_capacity(cache_capacity).open(path)?))
 }
 
 /// Size in bytes of the execstore file at `path`.

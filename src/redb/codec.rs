@@ -1,37 +1,71 @@
-//! Values on disk: a format-version byte, then MessagePack with named fields.
+//! Values on disk: a format byte, then MessagePack with named fields, LZ4-compressed when
+//! that makes the value smaller.
 //!
-//! The only module that touches rmp-serde. Named maps tolerate added fields, so a record
-//! written by a later version with extra fields still decodes here.
+//! The only module that touches rmp-serde and lz4. Named maps tolerate added fields, so a
+//! record written by a later version with extra fields still decodes here.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// The format byte every value starts with.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Format byte: MessagePack as is.
+pub(crate) const FORMAT_PLAIN: u8 = 1;
+
+/// Format byte: LZ4 block (size-prepended) of the MessagePack.
+pub(crate) const FORMAT_LZ4: u8 = 2;
+
+/// Values shorter than this are stored plain: LZ4 gains little on them.
+const COMPRESS_FROM: usize = 512;
+
+/// LZ4 cannot expand data by more than this factor, so a larger claimed size is corrupt.
+const LZ4_MAX_RATIO: usize = 255;
 
 /// `value` as stored bytes.
 pub(crate) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
-    let mut bytes = vec![FORMAT_VERSION];
+    let mut bytes = vec![FORMAT_PLAIN];
     rmp_serde::encode::write_named(&mut bytes, value)
         .map_err(|e| Error::Encode { what: what.to_owned(), reason: e.to_string() })?;
+    let body = bytes.get(1..).unwrap_or_default();
+    if body.len() >= COMPRESS_FROM {
+        let compressed = lz4_flex::compress_prepend_size(body);
+        if compressed.len() < body.len() {
+            let mut out = Vec::with_capacity(compressed.len() + 1);
+            out.push(FORMAT_LZ4);
+            out.extend_from_slice(&compressed);
+            return Ok(out);
+        }
+    }
     Ok(bytes)
 }
 
 /// Decodes stored bytes; `key` names the value in the error when they do not decode.
 pub(crate) fn decode<T: DeserializeOwned>(key: impl FnOnce() -> String, bytes: &[u8]) -> Result<T> {
-    let corrupt = |key: String, reason: String| Error::Corrupt { key, reason };
-    match bytes.split_first() {
-        None => Err(corrupt(key(), "empty value".to_owned())),
-        Some((&FORMAT_VERSION, body)) => {
-            rmp_serde::from_slice(body).map_err(|e| corrupt(key(), e.to_string()))
-        }
-        Some((version, _)) => Err(corrupt(
-            key(),
-            format!("unknown format version {version}, this build reads {FORMAT_VERSION}"),
+    let result = match bytes.split_first() {
+        None => Err("empty value".to_owned()),
+        Some((&FORMAT_PLAIN, body)) => rmp_serde::from_slice(body).map_err(|e| e.to_string()),
+        Some((&FORMAT_LZ4, block)) => decompress(block)
+            .and_then(|body| rmp_serde::from_slice(&body).map_err(|e| e.to_string())),
+        Some((version, _)) => Err(format!(
+            "unknown format version {version}, this build reads {FORMAT_PLAIN} and {FORMAT_LZ4}"
         )),
+    };
+    result.map_err(|reason| Error::Corrupt { key: key(), reason })
+}
+
+/// Inflates a size-prepended LZ4 block, refusing sizes the block cannot hold so a corrupt
+/// header never causes a huge allocation.
+fn decompress(block: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let (size, data) = lz4_flex::block::uncompressed_size(block).map_err(|e| e.to_string())?;
+    if size > data.len().saturating_mul(LZ4_MAX_RATIO) {
+        return Err(format!("LZ4 header claims {size} bytes from {} compressed", data.len()));
     }
+    let mut out = vec![0; size];
+    let written = lz4_flex::block::decompress_into(data, &mut out).map_err(|e| e.to_string())?;
+    if written != size {
+        return Err(format!("LZ4 block inflated to {written} bytes, header says {size}"));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -65,7 +99,17 @@ mod tests {
     fn round_trips_with_a_version_byte() -> Result<()> {
         let v1 = V1 { execution_id: "x".to_owned(), start_time: i64::MIN };
         let bytes = encode("v1", &v1)?;
-        assert_eq!(bytes.first(), Some(&FORMAT_VERSION));
+        assert_eq!(bytes.first(), Some(&FORMAT_PLAIN));
+        assert_eq!(decode::<V1>(key, &bytes)?, v1);
+        Ok(())
+    }
+
+    #[test]
+    fn large_values_are_compressed_and_round_trip() -> Result<()> {
+        let v1 = V1 { execution_id: "abc".repeat(400), start_time: 42 };
+        let bytes = encode("v1", &v1)?;
+        assert_eq!(bytes.first(), Some(&FORMAT_LZ4));
+        assert!(bytes.len() < 200, "{} bytes", bytes.len());
         assert_eq!(decode::<V1>(key, &bytes)?, v1);
         Ok(())
     }
@@ -82,11 +126,14 @@ mod tests {
 
     #[test]
     fn bad_bytes_are_corrupt_never_a_panic() {
-        let cases: [(&[u8], &str); 4] = [
+        let cases: [(&[u8], &str); 7] = [
             (&[], "empty value"),
-            (&[2, 0x80], "unknown format version 2"),
-            (&[FORMAT_VERSION], ""),
-            (&[FORMAT_VERSION, 0x82, 0xa1, b'x', 0xc1], ""),
+            (&[3, 0x80], "unknown format version 3"),
+            (&[FORMAT_PLAIN], ""),
+            (&[FORMAT_PLAIN, 0x82, 0xa1, b'x', 0xc1], ""),
+            (&[FORMAT_LZ4, 0xff, 0xff, 0xff, 0x7f, 0x10], "claims"),
+            (&[FORMAT_LZ4, 0x05, 0, 0, 0, 0x50, b'a', b'b', b'c', b'd', b'e'], ""),
+            (&[FORMAT_LZ4, 0x01], ""),
         ];
         for (bytes, reason) in cases {
             match decode::<V1>(key, bytes) {
