@@ -16,6 +16,10 @@ mod redb;
 mod storage;
 mod viz;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz_api;
+
 // Foundation.
 pub use error::{Error, Result};
 pub use memory::MemoryStorage;

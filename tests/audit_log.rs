@@ -61,7 +61,11 @@ fn check_complete(log: &AuditLog, executions: &[Uuid]) -> TestResult {
         assert_eq!(durations, (0..PER_THREAD).collect::<Vec<_>>(), "order of {execution}");
         assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
     }
-    assert_eq!(log.recent(1)?.first().map(|e| e.seq), Some(THREADS * PER_THREAD));
+    let newest: Vec<u64> = log.recent(600)?.iter().map(|e| e.seq).collect();
+    let last = THREADS * PER_THREAD;
+    assert_eq!(newest, (last - 599..=last).rev().collect::<Vec<_>>());
+    let middle: Vec<u64> = log.events_after(1_000, 700)?.iter().map(|e| e.seq).collect();
+    assert_eq!(middle, (1_001..=1_700).collect::<Vec<_>>());
     Ok(())
 }
 

@@ -1,6 +1,11 @@
 //! The background writer: takes queued events in batches and commits each batch in one
 //! redb write transaction, assigning `seq` in commit order.
+//!
+//! Layout: `audit` maps the seq of a chunk's first event to up to [`CHUNK_EVENTS`]
+//! consecutive events; `audit_by_execution` has one `(execution, chunk)` entry per
+//! execution with events in that chunk.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -12,7 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use super::config::AuditConfig;
 use super::event::AuditEvent;
 use crate::error::{Error, Result, StorageResultExt};
-use crate::redb::codec::encode;
+use crate::redb::codec::{decode, encode};
 use crate::redb::{AUDIT, AUDIT_BY_EXECUTION};
 
 /// What travels through the queue.
@@ -50,12 +55,20 @@ pub(crate) fn spawn(
         .map_err(|e| Error::Worker(format!("cannot start the audit writer thread: {e}")))
 }
 
+/// Events stored in one `audit` value. Fewer, larger values make a batch a handful of
+/// B-tree inserts instead of two per event; small enough that reading one event decodes
+/// little else.
+pub(crate) const CHUNK_EVENTS: usize = 256;
+
 /// One past the highest seq committed so far.
 fn next_seq(db: &Database) -> Result<u64> {
-    let txn = db.begin_read().during("audit open")?;
-    let audit = txn.open_table(AUDIT).during("audit open")?;
-    let last = audit.last().during("audit open")?.map(|(seq, _)| seq.value());
-    Ok(last.map_or(1, |seq| seq.saturating_add(1)))
+    const OP: &str = "audit open";
+    let txn = db.begin_read().during(OP)?;
+    let audit = txn.open_table(AUDIT).during(OP)?;
+    let Some((first, bytes)) = audit.last().during(OP)? else { return Ok(1) };
+    let first = first.value();
+    let chunk: Vec<AuditEvent> = decode(|| format!("audit/{first}"), bytes.value())?;
+    Ok(first.saturating_add(chunk.len() as u64))
 }
 
 struct Writer {
@@ -168,9 +181,15 @@ impl Writer {
             let mut by_execution = txn.open_table(AUDIT_BY_EXECUTION).during(OP)?;
             for (seq, event) in (self.next_seq..).zip(events.iter_mut()) {
                 event.seq = seq;
-                let bytes = encode("audit event", event)?;
-                audit.insert(seq, bytes.as_slice()).during(OP)?;
-                by_execution.insert((event.execution_id.as_u128(), seq), ()).during(OP)?;
+            }
+            for chunk in events.chunks(CHUNK_EVENTS) {
+                let Some(first) = chunk.first().map(|e| e.seq) else { continue };
+                audit.insert(first, encode("audit events", chunk)?.as_slice()).during(OP)?;
+                let executions: HashSet<u128> =
+                    chunk.iter().map(|e| e.execution_id.as_u128()).collect();
+                for execution in executions {
+                    by_execution.insert((execution, first), ()).during(OP)?;
+                }
             }
         }
         txn.commit().during(OP)

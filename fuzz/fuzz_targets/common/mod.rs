@@ -1,0 +1,157 @@
+//! Shared by the fuzz targets: an operation language over the storage contract, a plain
+//! `BTreeMap` reference model of it, and a redb storage backend in memory that can fail.
+#![allow(dead_code, reason = "each target uses a different subset")]
+
+pub mod backend;
+pub mod model;
+
+use std::collections::BTreeMap;
+
+use arbitrary::Arbitrary;
+use execstore::{ExecutionSource, ExecutionStatus, Json, StoredExecution, StoredNodeResult};
+
+/// Records kept before the oldest by start time are removed.
+pub const MAX_EXECUTIONS: usize = 6;
+/// Longest compact JSON of a value before it is stored as `"<truncated: N bytes>"`.
+pub const MAX_VALUE_BYTES: usize = 24;
+/// Script paths records use; one is a prefix of another, so prefix scans are caught.
+pub const SCRIPTS: [&str; 3] = ["a.cst", "b.cst", "a.cst/x"];
+
+/// A record described by a few small numbers: ids, start times and scripts collide often.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Rec {
+    pub id: u8,
+    pub start: u8,
+    pub script: Option<u8>,
+    pub status: u8,
+    pub value_len: u8,
+    pub with_viz: bool,
+}
+
+/// What an `update` closure does to the record.
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Change {
+    Status(u8),
+    Start(u8),
+    Script(Option<u8>),
+    Output(u8),
+    Id,
+}
+
+/// One call on the storage (or a reopen of it).
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Op {
+    Store(Rec),
+    StoreMany(Vec<Rec>),
+    Get(u8),
+    List { limit: u8, offset: u8 },
+    ListByScript { script: u8, limit: u8 },
+    Stats,
+    Update(u8, Change),
+    Delete(u8),
+    Clear,
+    Reopen,
+}
+
+impl Op {
+    /// Whether the operation writes (and so may fail on a faulty disk).
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            Op::Store(_) | Op::StoreMany(_) | Op::Update(..) | Op::Delete(_) | Op::Clear
+        )
+    }
+}
+
+/// The id of record number `n`: twelve distinct ids.
+pub fn id(n: u8) -> String {
+    format!("id{}", n % 12)
+}
+
+pub fn script(n: u8) -> &'static str {
+    SCRIPTS[usize::from(n) % SCRIPTS.len()]
+}
+
+pub fn status(n: u8) -> ExecutionStatus {
+    ExecutionStatus::ALL[usize::from(n) % 3]
+}
+
+impl Rec {
+    /// The execution this describes.
+    pub fn build(&self) -> StoredExecution {
+        let value = Json::String("x".repeat(usize::from(self.value_len % 48)));
+        let node = StoredNodeResult {
+            node_id: "n1".to_owned(),
+            status: ExecutionStatus::Completed,
+            value: Some(value.clone()),
+            duration_ms: Some(3),
+            error: None,
+        };
+        let start = i64::from(self.start % 16);
+        StoredExecution {
+            execution_id: id(self.id),
+            dag_name: format!("dag-{}", self.start % 3),
+            script_path: self.script.map(|s| script(s).to_owned()),
+            start_time: start,
+            end_time: Some(start + 5),
+            inputs: BTreeMap::from([("v".to_owned(), value.clone())]),
+            outputs: Some(BTreeMap::from([("o".to_owned(), value)])),
+            status: status(self.status),
+            node_results: BTreeMap::from([("n1".to_owned(), node)]),
+            dag_viz_ir: self.with_viz.then(small_viz),
+            sample_rate: 1.0,
+            source: ExecutionSource::API,
+        }
+    }
+}
+
+fn small_viz() -> execstore::DagVizIr {
+    let node = |id: &str| execstore::VizNode {
+        id: id.to_owned(),
+        kind: execstore::NodeKind::Operation,
+        label: id.to_uppercase(),
+        type_signature: "Int".to_owned(),
+        position: None,
+        execution_state: None,
+    };
+    let edge = execstore::VizEdge {
+        id: "e".to_owned(),
+        source: "a".to_owned(),
+        target: "b".to_owned(),
+        label: None,
+        kind: execstore::EdgeKind::Data,
+    };
+    execstore::DagVizIr {
+        nodes: vec![node("a"), node("b")],
+        edges: vec![edge],
+        ..execstore::DagVizIr::default()
+    }
+}
+
+impl Change {
+    /// Applies the change to `e`, as the `update` closure does.
+    pub fn apply(&self, e: &mut StoredExecution) {
+        match self {
+            Change::Status(s) => e.status = status(*s),
+            Change::Start(s) => e.start_time = i64::from(s % 16),
+            Change::Script(s) => e.script_path = s.map(|s| script(s).to_owned()),
+            Change::Output(len) => {
+                let value = Json::String("y".repeat(usize::from(len % 48)));
+                e.outputs = Some(BTreeMap::from([("o".to_owned(), value)]));
+            }
+            Change::Id => e.execution_id.push_str("-renamed"),
+        }
+    }
+}
+
+/// `RedbStorage` over `backend` with the fuzzing limits and a cache of `cache` records.
+pub fn open_store(
+    backend: backend::FaultyBackend,
+    cache: usize,
+) -> execstore::Result<execstore::RedbStorage> {
+    execstore::RedbStorage::builder()
+        .cache_capacity(cache)
+        .max_executions(Some(MAX_EXECUTIONS))
+        .max_value_size_bytes(Some(MAX_VALUE_BYTES))
+        .open_with_backend(backend)
+}
