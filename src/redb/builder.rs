@@ -9,7 +9,10 @@ use crate::error::Result;
 /// When a write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Every write is fsynced before it returns `Ok`: it survives a crash or power loss.
+    /// Every write is on the disk before it returns `Ok`: it survives a crash or power
+    /// loss. The write commits to redb without syncing and its changes are appended to the
+    /// journal file `<file>-journal`, which alone is synced; checkpoints fold the journal
+    /// into the database file (see [`RedbStorage::sync`]), and opening replays it.
     #[default]
     Immediate,
     /// Writes return without fsync (redb's `Durability::None`). A crash or power loss can
@@ -83,7 +86,8 @@ impl RedbStorageBuilder {
     pub fn open(self, path: impl AsRef<Path>) -> Result<RedbStorage> {
         let path = path.as_ref();
         let db = super::open_database(path, &redb::Builder::new())?;
-        RedbStorage::from_database(db, path.to_path_buf(), self.settings)
+        let journaled = self.settings.durability == Durability::Immediate;
+        RedbStorage::from_database(db, path.to_path_buf(), self.settings, journaled)
     }
 
     /// Opens a database on a caller-supplied redb storage backend (an in-memory or
@@ -91,6 +95,6 @@ impl RedbStorageBuilder {
     pub fn open_with_backend(self, backend: impl redb::StorageBackend) -> Result<RedbStorage> {
         let db = super::open_backend(backend, &redb::Builder::new())?;
         let path = Path::new(super::open::CUSTOM_BACKEND).to_path_buf();
-        RedbStorage::from_database(db, path, self.settings)
+        RedbStorage::from_database(db, path, self.settings, false)
     }
 }

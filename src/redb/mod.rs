@@ -4,6 +4,7 @@ mod builder;
 mod cache;
 pub(crate) mod codec;
 mod group;
+mod journal;
 pub(crate) mod open;
 mod read;
 mod store;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::codec::decode;
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::write::JOURNAL_SEQ_KEY;
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution};
 use crate::storage::page_vec;
@@ -121,6 +122,12 @@ pub(crate) fn count_before(txn: &ReadTransaction, cutoff: i64) -> Result<u64> {
         count += 1;
     }
     Ok(count)
+}
+
+/// The last journal entry the database holds (0: none).
+pub(crate) fn journal_seq(txn: &ReadTransaction) -> Result<u64> {
+    let meta = txn.open_table(META).during("recover")?;
+    Ok(meta.get(JOURNAL_SEQ_KEY).during("recover")?.map_or(0, |v| v.value()))
 }
 
 /// `stats` from the counters and both ends of the start-time index: constant time.

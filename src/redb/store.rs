@@ -9,6 +9,7 @@ use redb::{Database, ReadableDatabase};
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::group::CommitQueue;
+use super::journal::{self, Effect, Entry, Journal, CHECKPOINT_BYTES};
 use super::read;
 use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
@@ -37,6 +38,17 @@ struct Inner {
     write_lock: Mutex<()>,
     /// Stores and deletes from concurrent callers, committed together.
     commits: CommitQueue<WriteOp, Outcome>,
+    /// Present when writes are made durable through the journal (see `journal.rs`).
+    journal: Option<Mutex<JournalState>>,
+}
+
+/// The journal and where its numbering stands.
+struct JournalState {
+    journal: Journal,
+    next_seq: u64,
+    /// Set when an append failed: the database then holds a commit the journal does not,
+    /// so later writes are refused until the file is opened again.
+    broken: bool,
 }
 
 /// A write that can join a group commit: its data is owned, so the leader can apply it.
@@ -103,7 +115,15 @@ impl RedbStorage {
         RedbStorageBuilder::default()
     }
 
-    pub(crate) fn from_database(db: Database, path: PathBuf, settings: Settings) -> Result<Self> {
+    /// A store over an open database; `journaled` for a file opened with
+    /// [`Durability::Immediate`], whose journal is then replayed and checkpointed.
+    pub(crate) fn from_database(
+        db: Database,
+        path: PathBuf,
+        settings: Settings,
+        journaled: bool,
+    ) -> Result<Self> {
+        let journal = if journaled { Some(Mutex::new(recover(&db, &path)?)) } else { None };
         let inner = Inner {
             db: Arc::new(db),
             path,
@@ -111,6 +131,7 @@ impl RedbStorage {
             settings,
             write_lock: Mutex::new(()),
             commits: CommitQueue::new(),
+            journal,
         };
         let storage = RedbStorage { inner: Arc::new(inner) };
         storage.prune()?;
@@ -128,9 +149,12 @@ impl RedbStorage {
         AuditLog::with_database(Arc::clone(&self.inner.db), config)
     }
 
-    /// Makes every write so far durable; needed only under [`Durability::Eventual`].
+    /// Makes every write so far durable in the database file itself: a checkpoint. Needed
+    /// only under [`Durability::Eventual`]; otherwise writes are already durable (through
+    /// the journal) and this just empties the journal.
     pub fn sync(&self) -> Result<()> {
-        self.write("sync", |_| Ok(()))
+        let _serialized = self.lock_writes();
+        self.inner.checkpoint()
     }
 
     /// Applies the configured `max_executions` and `max_age` now, in bounded batches;
@@ -175,6 +199,8 @@ impl RedbStorage {
     /// has the file open.
     pub fn compact_file(path: impl AsRef<Path>) -> Result<bool> {
         let path = path.as_ref();
+        // Opening replays the journal and closing checkpoints it: the file is then whole.
+        drop(Self::open(path)?);
         let mut db = super::open_database(path, &redb::Builder::new())?;
         db.compact().map_err(|e| Error::Database {
             path: path.to_path_buf(),
@@ -210,15 +236,27 @@ impl RedbStorage {
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
     ) -> Result<T> {
         let _serialized = self.lock_writes();
+        let mut journal = self.inner.journal.as_ref().map(lock_journal);
+        let seq = match journal.as_deref() {
+            Some(JournalState { broken: true, .. }) => return Err(journal_broken(operation)),
+            Some(state) => Some(state.next_seq),
+            None => None,
+        };
         let mut txn = self.inner.db.begin_write().during(operation)?;
         txn.set_durability(self.redb_durability()).during(operation)?;
         let (out, changes) = {
-            let mut tables = Tables::open(&txn, operation)?;
+            let mut tables = Tables::open(&txn, operation, seq)?;
             let out = body(&mut tables)?;
             (out, tables.finish()?)
         };
         txn.commit().during(operation)?;
+        if let (Some(state), Some(seq)) = (journal.as_deref_mut(), seq) {
+            state.record(seq, &changes.effects)?;
+        }
         self.inner.cache.apply(&changes.written, &changes.removed);
+        if journal.is_some_and(|state| state.journal.len() > CHECKPOINT_BYTES) {
+            self.inner.checkpoint()?;
+        }
         Ok(out)
     }
 
@@ -257,10 +295,12 @@ impl RedbStorage {
         self.inner.write_lock.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Journaled and eventual writes commit without syncing the database file; without a
+    /// journal (a custom backend), durable writes sync it.
     fn redb_durability(&self) -> redb::Durability {
-        match self.inner.settings.durability {
-            Durability::Immediate => redb::Durability::Immediate,
-            Durability::Eventual => redb::Durability::None,
+        match (self.inner.settings.durability, &self.inner.journal) {
+            (Durability::Immediate, None) => redb::Durability::Immediate,
+            _ => redb::Durability::None,
         }
     }
 
@@ -279,6 +319,74 @@ impl RedbStorage {
     fn read_txn(&self, operation: &'static str) -> Result<redb::ReadTransaction> {
         self.inner.db.begin_read().during(operation)
     }
+}
+
+impl Inner {
+    /// A durable redb commit covering every earlier write, then an empty journal. Callers
+    /// hold the write lock.
+    fn checkpoint(&self) -> Result<()> {
+        let mut txn = self.db.begin_write().during("checkpoint")?;
+        txn.set_durability(redb::Durability::Immediate).during("checkpoint")?;
+        txn.commit().during("checkpoint")?;
+        if let Some(journal) = &self.journal {
+            lock_journal(journal).journal.reset()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // A clean close leaves nothing to replay; should it fail, the next open replays.
+        if self.journal.is_some() {
+            let _ = self.checkpoint();
+        }
+    }
+}
+
+impl JournalState {
+    /// Appends a transaction's effects (none: nothing to make durable) and advances.
+    fn record(&mut self, seq: u64, effects: &[Effect]) -> Result<()> {
+        self.next_seq = seq + 1;
+        if effects.is_empty() {
+            return Ok(());
+        }
+        self.journal.append(seq, effects).inspect_err(|_| self.broken = true)
+    }
+}
+
+fn lock_journal(journal: &Mutex<JournalState>) -> MutexGuard<'_, JournalState> {
+    // Only the write-lock holder touches the journal; its state is updated after each
+    // fallible step, so a poisoned lock still guards consistent data.
+    journal.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn journal_broken(operation: &'static str) -> Error {
+    Error::Storage {
+        operation,
+        reason: "an earlier journal write failed; open the file again to recover".to_owned(),
+    }
+}
+
+/// Opens the journal of the database at `path`, applies the entries the database does not
+/// hold yet, and checkpoints them.
+fn recover(db: &Database, path: &Path) -> Result<JournalState> {
+    let (mut journal, entries) = Journal::open(journal::path_for(path))?;
+    let applied = read::journal_seq(&db.begin_read().during("recover")?)?;
+    let pending: Vec<Entry> = entries.into_iter().filter(|e| e.seq > applied).collect();
+    let last = pending.last().map_or(applied, |e| e.seq);
+    let mut txn = db.begin_write().during("recover")?;
+    txn.set_durability(redb::Durability::Immediate).during("recover")?;
+    {
+        let mut tables = Tables::open(&txn, "recover", Some(last))?;
+        for effect in pending.into_iter().flat_map(|entry| entry.effects) {
+            tables.replay(effect)?;
+        }
+        tables.finish()?;
+    }
+    txn.commit().during("recover")?;
+    journal.reset()?;
+    Ok(JournalState { journal, next_seq: last + 1, broken: false })
 }
 
 fn age_cutoff(age: Duration) -> i64 {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::{decode, encode};
+use super::journal::Effect;
 use super::read::{load_record, Locator, StatusCounters};
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use crate::error::{Result, StorageResultExt};
@@ -38,12 +39,29 @@ pub(crate) fn prepare(
     Ok(Prepared { record: Arc::new(execution), record_bytes, viz_bytes, summary_bytes })
 }
 
-/// What a transaction changed, for the cache once it has committed.
+impl Prepared {
+    /// Rebuilds a prepared record from a journal's `Put` effect.
+    pub(crate) fn from_effect(record_bytes: Vec<u8>, viz_bytes: Option<Vec<u8>>) -> Result<Self> {
+        let key = || "journal/put".to_owned();
+        let mut record: StoredExecution = decode(key, &record_bytes)?;
+        let summary_bytes = encode("journal/put", &ExecutionSummary::from(&record))?;
+        if let Some(viz) = &viz_bytes {
+            record.dag_viz_ir = Some(decode(key, viz)?);
+        }
+        Ok(Prepared { record: Arc::new(record), record_bytes, viz_bytes, summary_bytes })
+    }
+}
+
+/// What a transaction changed: for the cache once it has committed, and for the journal.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     pub(crate) written: Vec<Arc<StoredExecution>>,
     pub(crate) removed: Vec<String>,
+    pub(crate) effects: Vec<Effect>,
 }
+
+/// The `meta` key of the last journal entry whose effects this database holds.
+pub(crate) const JOURNAL_SEQ_KEY: &str = "journal.seq";
 
 /// The execution tables opened in one write transaction.
 pub(crate) struct Tables<'txn> {
@@ -56,10 +74,16 @@ pub(crate) struct Tables<'txn> {
     /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
     deltas: StatusDeltas,
     changes: Changes,
+    /// The journal entry this transaction becomes, if the store journals.
+    journal_seq: Option<u64>,
 }
 
 impl<'txn> Tables<'txn> {
-    pub(crate) fn open(txn: &'txn WriteTransaction, operation: &'static str) -> Result<Self> {
+    pub(crate) fn open(
+        txn: &'txn WriteTransaction,
+        operation: &'static str,
+        journal_seq: Option<u64>,
+    ) -> Result<Self> {
         Ok(Tables {
             operation,
             executions: txn.open_table(EXECUTIONS).during(operation)?,
@@ -69,7 +93,17 @@ impl<'txn> Tables<'txn> {
             meta: txn.open_table(META).during(operation)?,
             deltas: StatusDeltas::default(),
             changes: Changes::default(),
+            journal_seq,
         })
+    }
+
+    /// Applies an effect read back from the journal.
+    pub(crate) fn replay(&mut self, effect: Effect) -> Result<()> {
+        match effect {
+            Effect::Put { record, viz } => self.put(&Prepared::from_effect(record, viz)?),
+            Effect::Remove(id) => self.remove(&id).map(drop),
+            Effect::Clear => self.clear(),
+        }
     }
 
     /// Writes the counters and hands back what changed; call once, before the commit.
@@ -81,6 +115,9 @@ impl<'txn> Tables<'txn> {
                 let value = stored.get(status).saturating_add_signed(delta);
                 self.meta.insert(StatusCounters::key(status), value).during(self.operation)?;
             }
+        }
+        if let Some(seq) = self.journal_seq {
+            self.meta.insert(JOURNAL_SEQ_KEY, seq).during(self.operation)?;
         }
         Ok(self.changes)
     }
@@ -111,6 +148,10 @@ impl<'txn> Tables<'txn> {
         }
         self.deltas.add(record.status, 1);
         self.changes.written.push(Arc::clone(&prepared.record));
+        if self.journal_seq.is_some() {
+            let (record, viz) = (prepared.record_bytes.clone(), prepared.viz_bytes.clone());
+            self.changes.effects.push(Effect::Put { record, viz });
+        }
         Ok(())
     }
 
@@ -128,6 +169,9 @@ impl<'txn> Tables<'txn> {
         }
         self.deltas.add(locator.status, -1);
         self.changes.removed.push(id.to_owned());
+        if self.journal_seq.is_some() {
+            self.changes.effects.push(Effect::Remove(id.to_owned()));
+        }
         Ok(true)
     }
 
@@ -191,6 +235,9 @@ impl<'txn> Tables<'txn> {
             self.meta.remove(StatusCounters::key(status)).during(op)?;
         }
         self.deltas = StatusDeltas::default();
+        if self.journal_seq.is_some() {
+            self.changes.effects.push(Effect::Clear);
+        }
         Ok(())
     }
 }
