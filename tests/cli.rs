@@ -84,7 +84,10 @@ fn export_import_export_is_identical() -> TestResult {
     let exported = ok(&first, &["export"])?;
     assert_eq!(exported.lines().count(), 40);
     let file = dir.path().join("runs.jsonl");
-    std::fs::write(&file, &exported)?;
+    let report = json(&ok(&first, &["--json", "export", "-o", file.to_str().ok_or("path")?])?)?;
+    assert_eq!(report["exported"], 40);
+    assert_eq!(std::fs::read_to_string(&file)?, exported);
+    assert!(!dir.path().join("runs.jsonl.partial").exists());
     let report = ok(&second, &["import", file.to_str().ok_or("path")?])?;
     assert!(report.contains("imported 40"), "{report}");
     assert_eq!(ok(&second, &["export"])?, exported);
@@ -110,9 +113,14 @@ fn import_reports_a_bad_line_and_imports_its_neighbours() -> TestResult {
     let output = execstore(&target, &["import", file.to_str().ok_or("path")?])?;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8(output.stderr)?;
-    assert!(stderr.contains("mixed.jsonl:3:"), "{stderr}");
+    assert!(stderr.contains("mixed.jsonl: line 3: skipped: invalid type"), "{stderr}");
     assert!(String::from_utf8(output.stdout)?.contains("imported 5 executions, 1 failed"));
     assert_eq!(json(&ok(&target, &["--json", "stats"])?)?["totalExecutions"], 5);
+    let output = execstore(&target, &["--json", "import", file.to_str().ok_or("path")?])?;
+    let report = json(&String::from_utf8(output.stdout)?)?;
+    assert_eq!((report["imported"].as_u64(), report["failed"].as_u64()), (Some(5), Some(1)));
+    assert_eq!(report["rejected"][0]["at"], "line 3");
+    assert_eq!(json(&ok(&target, &["--json", "stats"])?)?["totalExecutions"], 5, "same ids");
 
     let array = format!("[{}]", lines.join(","));
     std::fs::write(&file, array)?;
@@ -124,15 +132,47 @@ fn import_reports_a_bad_line_and_imports_its_neighbours() -> TestResult {
 }
 
 #[test]
+fn import_spans_several_chunks_and_skips_only_bad_lines() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let source = dir.path().join("source.redb");
+    ok(&source, &["demo", "--runs", "1"])?;
+    let template = json(ok(&source, &["export"])?.trim())?;
+    let mut lines = Vec::new();
+    for i in 0..1_203 {
+        let mut record = template.clone();
+        record["executionId"] = format!("run-{i:04}").into();
+        lines.push(match i {
+            700 => "{not json".to_owned(),
+            1_100 => String::new(),
+            _ => serde_json::to_string(&record)?,
+        });
+    }
+    let file = dir.path().join("many.jsonl");
+    std::fs::write(&file, lines.join("\r\n"))?;
+    let target = dir.path().join("target.redb");
+    let output = execstore(&target, &["import", file.to_str().ok_or("path")?])?;
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("many.jsonl: line 701: skipped: "), "{stderr}");
+    assert_eq!(stderr.matches("skipped: ").count(), 1, "a blank line is not an error: {stderr}");
+    assert_eq!(json(&ok(&target, &["--json", "stats"])?)?["totalExecutions"], 1_201);
+    let shown = json(&ok(&target, &["--json", "show", "run-0701"])?)?;
+    assert_eq!(shown["dagName"], template["dagName"]);
+    Ok(())
+}
+
+#[test]
 fn bad_ids_and_files_are_clear_errors() -> TestResult {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("h.redb");
-    ok(&db, &["stats"])?;
+    let stderr = fails(&db, &["stats"])?;
+    assert!(stderr.contains("h.redb does not exist"), "{stderr}");
+    assert!(!db.exists(), "a read-only command does not create the file");
+    ok(&db, &["demo", "--runs", "1"])?;
     let stderr = fails(&db, &["show", "no-such-id"])?;
     assert!(stderr.starts_with("error: ") && stderr.contains("no-such-id"), "{stderr}");
     assert!(fails(&db, &["audit", "not-a-uuid"])?.contains("UUID"));
     let missing = dir.path().join("missing/dir/h.redb");
-    assert!(fails(&missing, &["stats"])?.contains("parent directory does not exist"));
+    assert!(fails(&missing, &["demo"])?.contains("parent directory does not exist"));
     let foreign = dir.path().join("notes.txt");
     std::fs::write(&foreign, "not a database at all\n".repeat(100))?;
     assert!(fails(&foreign, &["list"])?.contains("is not an execstore database"));

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "execstore", version, about)]
 pub struct Cli {
-    /// The history file (created if missing).
+    /// The history file; `demo` and `import` create it if missing.
     #[arg(long, global = true, default_value = "execstore.redb")]
     pub db: PathBuf,
     /// Print JSON for scripts instead of tables.
@@ -53,6 +53,13 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         runs: usize,
     },
+}
+
+impl Command {
+    /// Whether the command may create the history file; the others need it to exist.
+    pub fn creates_file(&self) -> bool {
+        matches!(self, Command::Demo { .. } | Command::Import { .. })
+    }
 }
 
 /// `list`'s options.

@@ -2,12 +2,14 @@
 
 mod args;
 mod demo;
+mod export;
+mod import;
 mod inspect;
 mod maintain;
 mod output;
-mod transfer;
 
 use std::io;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -30,6 +32,9 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let mut out = Out::new(cli.json);
+    if !cli.command.creates_file() {
+        must_exist(&cli.db)?;
+    }
     if let Command::Compact = cli.command {
         // Compaction needs the file to itself: no handle may be open.
         return maintain::compact(&cli.db, &mut out);
@@ -40,11 +45,23 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::List(args) => inspect::list(&storage, args, &mut out),
         Command::Show { id } => inspect::show(&storage, id, &mut out),
         Command::Audit { id } => inspect::audit(&storage, id, &mut out),
-        Command::Export(args) => transfer::export(&storage, args, &mut out),
-        Command::Import { file } => transfer::import(&storage, file, &mut out),
+        Command::Export(args) => export::export(&storage, args, &mut out),
+        Command::Import { file } => import::import(&storage, file, &mut out),
         Command::Prune(args) => maintain::prune(&storage, args, &mut out),
         Command::Demo { runs } => demo::demo(&storage, *runs, &mut out),
         Command::Compact => Ok(()),
+    }
+}
+
+/// A typo in `--db` must not quietly create an empty history and report on it.
+fn must_exist(db: &Path) -> anyhow::Result<()> {
+    match db.try_exists() {
+        Ok(true) => Ok(()),
+        Ok(false) => anyhow::bail!(
+            "{} does not exist (`demo` or `import` create a history file)",
+            db.display()
+        ),
+        Err(source) => Err(execstore::Error::Io { path: db.into(), source }.into()),
     }
 }
 

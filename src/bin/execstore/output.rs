@@ -136,6 +136,17 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// A progress bar over `len` bytes on a terminal's stderr, hidden in a pipe.
+pub fn progress_bytes(len: u64, what: &str) -> ProgressBar {
+    let bar = progress(len, what);
+    let template =
+        format!("{what} {{bar:40}} {{bytes}}/{{total_bytes}} ({{bytes_per_sec}}, eta {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// Epoch millis as UTC `2026-11-24T08:00:00Z`; the raw number if out of range.
 pub fn timestamp(millis: i64) -> String {
     let time = u64::try_from(millis)
