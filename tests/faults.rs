@@ -62,3 +62,21 @@ fn a_store_write_failure_is_a_typed_error_and_reads_still_answer() -> TestResult
     assert!(storage.verify().is_ok());
     Ok(())
 }
+
+/// Found by the `faulty_disk` fuzz target: an update or delete of a missing id used to
+/// commit an empty transaction, so a failing disk turned a no-op into an I/O error.
+#[test]
+fn writes_that_change_nothing_do_not_touch_the_disk() -> TestResult {
+    let (backend, failing) = FaultyBackend::new();
+    let storage = RedbStorage::builder().open_with_backend(backend)?;
+    storage.store(execution("kept", 1, None))?;
+    failing.store(true, Ordering::SeqCst);
+    assert!(storage.update("missing", &mut |e| e.start_time = 2)?.is_none());
+    assert!(!storage.delete("missing")?);
+    assert_eq!(storage.prune()?, 0);
+    assert_eq!(storage.keep_newest(5)?, 0);
+    failing.store(false, Ordering::SeqCst);
+    storage.store(execution("after", 2, None))?;
+    assert_eq!(storage.stats()?.total_executions, 2);
+    Ok(())
+}

@@ -216,3 +216,20 @@ fn viz_default_is_empty_top_to_bottom() {
     assert!(viz.nodes.is_empty() && viz.edges.is_empty());
     assert_eq!(viz.metadata.layout_direction, "TB");
 }
+
+/// Found by the `json_record` fuzz target: without correctly rounded float parsing, the
+/// text `91E111` decoded to a float that printed and re-parsed as a different one.
+#[test]
+fn floats_round_trip_exactly_through_json() -> TestResult {
+    for text in
+        ["91E111", "9.1e112", "0.1", "1.7976931348623157e308", "5e-324", "2.2250738585072014e-308"]
+    {
+        let json = format!(
+            r#"{{"executionId":"f","dagName":"d","startTime":1,"status":"Running","source":"API","inputs":{{"x":{text}}}}}"#
+        );
+        let first: StoredExecution = serde_json::from_str(&json)?;
+        let again: StoredExecution = serde_json::from_str(&serde_json::to_string(&first)?)?;
+        assert_eq!(again, first, "{text}");
+    }
+    Ok(())
+}

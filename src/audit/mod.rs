@@ -1,11 +1,14 @@
 //! `AuditLog`: lifecycle events batched by a background writer thread into redb.
 
+mod backend;
+mod commit;
 mod config;
 mod event;
 mod query;
+mod slot;
 mod writer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -19,6 +22,8 @@ pub use event::{AuditEvent, AuditEventKind};
 
 use crate::error::{Error, Result};
 use crate::listener::ExecutionListener;
+use backend::SharedBackend;
+use slot::{Reopen, Slot};
 use writer::{Counters, Message};
 
 /// An [`ExecutionListener`] that records every callback as an [`AuditEvent`] in redb.
@@ -28,10 +33,12 @@ use writer::{Counters, Message};
 /// Events are durable once a [`flush`](AuditLog::flush) started after them returns, or
 /// after [`close`](AuditLog::close). Clones share the queue and the writer.
 ///
-/// A batch that fails to commit (an I/O error) is counted in [`lost`](AuditLog::lost) and
-/// its error returned by the next `flush` or `close`; the writer never panics or spins.
-/// redb refuses every later write on a handle that hit an I/O error, so after one, close
-/// the log and open the file again.
+/// A failed commit (an I/O error) never panics the writer nor makes it spin: its error is
+/// returned by the next `flush` or `close`, and its events are tried once more with the
+/// next batch, then counted in [`lost`](AuditLog::lost). redb refuses every operation on a
+/// handle whose storage failed, so a log with its own file or backend opens it again
+/// before that next attempt; a log sharing a [`RedbStorage`](crate::RedbStorage)'s handle
+/// cannot, and keeps failing until the store is opened again.
 #[derive(Clone)]
 pub struct AuditLog {
     inner: Arc<Inner>,
@@ -42,7 +49,7 @@ struct Inner {
     overflow: OverflowPolicy,
     closed: AtomicBool,
     writer: Mutex<Option<JoinHandle<Result<()>>>>,
-    db: Arc<Database>,
+    slot: Arc<Slot>,
     counters: Arc<Counters>,
 }
 
@@ -59,39 +66,53 @@ impl std::fmt::Debug for AuditLog {
 impl AuditLog {
     /// Opens (or creates) an audit log in its own file at `path`.
     pub fn open(path: impl AsRef<Path>, config: AuditConfig) -> Result<Self> {
-        let db = crate::redb::open_database(path.as_ref(), &redb::Builder::new())?;
-        Self::with_database(Arc::new(db), config)
+        let path: PathBuf = path.as_ref().to_owned();
+        let db = crate::redb::open_database(&path, &redb::Builder::new())?;
+        let reopen: Reopen =
+            Box::new(move || crate::redb::open_database(&path, &redb::Builder::new()));
+        Self::start(Slot::new(Arc::new(db), Some(reopen)), config)
     }
 
     /// Opens an audit log on a caller-supplied redb storage backend (in-memory, or one
-    /// that injects faults).
+    /// that injects faults). After an I/O error the log opens the same backend instance
+    /// again, once redb has closed it.
     pub fn open_with_backend(
         backend: impl redb::StorageBackend,
         config: AuditConfig,
     ) -> Result<Self> {
-        let db = crate::redb::open_backend(backend, &redb::Builder::new())?;
-        Self::with_database(Arc::new(db), config)
+        let backend = SharedBackend(Arc::new(backend));
+        let db = crate::redb::open_backend(backend.clone(), &redb::Builder::new())?;
+        let reopen: Reopen =
+            Box::new(move || crate::redb::open_backend(backend.clone(), &redb::Builder::new()));
+        Self::start(Slot::new(Arc::new(db), Some(reopen)), config)
     }
 
-    /// An audit log writing into an already open execstore database.
+    /// An audit log writing into an already open execstore database, which it never
+    /// reopens: the handle belongs to its store.
     pub(crate) fn with_database(db: Arc<Database>, config: AuditConfig) -> Result<Self> {
+        Self::start(Slot::new(db, None), config)
+    }
+
+    fn start(slot: Slot, config: AuditConfig) -> Result<Self> {
         config.validate()?;
+        let slot = Arc::new(slot);
         let (queue, receiver) = crossbeam_channel::bounded(config.queue_capacity);
         let counters = Arc::new(Counters::default());
-        let writer = writer::spawn(Arc::clone(&db), receiver, config, Arc::clone(&counters))?;
+        let writer = writer::spawn(Arc::clone(&slot), receiver, config, Arc::clone(&counters))?;
         let inner = Inner {
             queue,
             overflow: config.overflow,
             closed: AtomicBool::new(false),
             writer: Mutex::new(Some(writer)),
-            db,
+            slot,
             counters,
         };
         Ok(AuditLog { inner: Arc::new(inner) })
     }
 
     /// Returns once every event enqueued before the call is committed and durable, or
-    /// with the first write error since the last `flush`.
+    /// with the first write error since the last `flush` (whose events may still be
+    /// committed by the retry with the next batch: see [`lost`](AuditLog::lost)).
     pub fn flush(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -104,17 +125,17 @@ impl AuditLog {
 
     /// Every committed event of `execution_id`, in seq order.
     pub fn events_for(&self, execution_id: Uuid) -> Result<Vec<AuditEvent>> {
-        query::events_for(&self.inner.db, execution_id)
+        self.inner.slot.with(|db| query::events_for(db, execution_id))
     }
 
     /// The newest `limit` committed events, newest first.
     pub fn recent(&self, limit: usize) -> Result<Vec<AuditEvent>> {
-        query::recent(&self.inner.db, limit)
+        self.inner.slot.with(|db| query::recent(db, limit))
     }
 
     /// Up to `limit` committed events with a seq above `after`, in seq order (start with 0).
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
-        query::events_after(&self.inner.db, after, limit)
+        self.inner.slot.with(|db| query::events_after(db, after, limit))
     }
 
     /// Events refused on a full queue under [`OverflowPolicy::DropNewest`].
@@ -127,7 +148,8 @@ impl AuditLog {
         self.inner.counters.ignored.load(Ordering::Relaxed)
     }
 
-    /// Events whose batch failed to commit (an I/O error, reported by `flush`/`close`).
+    /// Events given up on after two failed commit attempts (errors that `flush` or `close`
+    /// reported).
     pub fn lost(&self) -> u64 {
         self.inner.counters.lost.load(Ordering::Relaxed)
     }

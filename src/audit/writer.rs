@@ -1,24 +1,18 @@
-//! The background writer: takes queued events in batches and commits each batch in one
-//! redb write transaction, assigning `seq` in commit order.
-//!
-//! Layout: `audit` maps the seq of a chunk's first event to up to [`CHUNK_EVENTS`]
-//! consecutive events; `audit_by_execution` has one `(execution, chunk)` entry per
-//! execution with events in that chunk.
+//! The background writer: takes queued events in batches and hands each batch to the
+//! committer, one redb write transaction each.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::commit::Committer;
 use super::config::AuditConfig;
 use super::event::AuditEvent;
-use crate::error::{Error, Result, StorageResultExt};
-use crate::redb::codec::{decode, encode};
-use crate::redb::{AUDIT, AUDIT_BY_EXECUTION};
+use super::slot::Slot;
+use crate::error::{Error, Result};
 
 /// What travels through the queue.
 pub(crate) enum Message {
@@ -38,47 +32,25 @@ pub(crate) struct Counters {
     pub(crate) lost: AtomicU64,
 }
 
-const OP: &str = "audit commit";
-
 /// Starts the writer thread; it returns the error it kept, if any, when it stops.
 pub(crate) fn spawn(
-    db: Arc<Database>,
+    slot: Arc<Slot>,
     queue: Receiver<Message>,
     config: AuditConfig,
     counters: Arc<Counters>,
 ) -> Result<JoinHandle<Result<()>>> {
-    let next_seq = next_seq(&db)?;
-    let writer = Writer { db, queue, config, counters, next_seq, error: None };
+    let committer = Committer::new(slot, counters)?;
+    let writer = Writer { queue, config, committer };
     thread::Builder::new()
         .name("execstore-audit".to_owned())
         .spawn(move || writer.run())
         .map_err(|e| Error::Worker(format!("cannot start the audit writer thread: {e}")))
 }
 
-/// Events stored in one `audit` value. Fewer, larger values make a batch a handful of
-/// B-tree inserts instead of two per event; small enough that reading one event decodes
-/// little else.
-pub(crate) const CHUNK_EVENTS: usize = 256;
-
-/// One past the highest seq committed so far.
-fn next_seq(db: &Database) -> Result<u64> {
-    const OP: &str = "audit open";
-    let txn = db.begin_read().during(OP)?;
-    let audit = txn.open_table(AUDIT).during(OP)?;
-    let Some((first, bytes)) = audit.last().during(OP)? else { return Ok(1) };
-    let first = first.value();
-    let chunk: Vec<AuditEvent> = decode(|| format!("audit/{first}"), bytes.value())?;
-    Ok(first.saturating_add(chunk.len() as u64))
-}
-
 struct Writer {
-    db: Arc<Database>,
     queue: Receiver<Message>,
     config: AuditConfig,
-    counters: Arc<Counters>,
-    next_seq: u64,
-    /// The first failure since it was last reported by a flush or close.
-    error: Option<Error>,
+    committer: Committer,
 }
 
 /// Messages taken for one commit.
@@ -113,17 +85,17 @@ impl Writer {
     fn run(mut self) -> Result<()> {
         while let Ok(first) = self.queue.recv() {
             let batch = self.gather(first);
-            self.commit(batch.events);
+            self.committer.commit(batch.events);
             for reply in batch.flushes {
                 // A flusher that gave up waiting has dropped its receiver; nothing to tell.
-                let _ = reply.send(self.take_error());
+                let _ = reply.send(self.committer.take_error());
             }
             if batch.shutdown {
-                self.drain();
                 break;
             }
         }
-        self.take_error()
+        self.drain();
+        self.committer.take_error()
     }
 
     /// Takes up to `max_batch` events, waiting at most `max_delay` for more.
@@ -140,7 +112,8 @@ impl Writer {
         batch
     }
 
-    /// After shutdown: commits what callbacks racing with `close` still enqueued.
+    /// At shutdown: commits what callbacks racing with `close` still enqueued, gives a
+    /// failed batch its second attempt, and counts what still failed as lost.
     fn drain(&mut self) {
         let mut events = Vec::new();
         while let Ok(message) = self.queue.try_recv() {
@@ -152,50 +125,10 @@ impl Writer {
                 Message::Shutdown => {}
             }
         }
-        self.commit(events);
-    }
-
-    fn commit(&mut self, mut events: Vec<AuditEvent>) {
-        if events.is_empty() {
-            return;
+        self.committer.commit(events);
+        if self.committer.has_failed_batch() {
+            self.committer.commit(Vec::new());
         }
-        let count = events.len() as u64;
-        match self.write(&mut events) {
-            Ok(()) => {
-                self.next_seq += count;
-                self.counters.committed.fetch_add(count, Ordering::Relaxed);
-            }
-            Err(error) => {
-                // redb refuses every later write on a handle that hit an I/O error, so
-                // these events cannot be retried here: count them and report the error.
-                self.counters.lost.fetch_add(count, Ordering::Relaxed);
-                self.error.get_or_insert(error);
-            }
-        }
-    }
-
-    fn write(&self, events: &mut [AuditEvent]) -> Result<()> {
-        let txn = self.db.begin_write().during(OP)?;
-        {
-            let mut audit = txn.open_table(AUDIT).during(OP)?;
-            let mut by_execution = txn.open_table(AUDIT_BY_EXECUTION).during(OP)?;
-            for (seq, event) in (self.next_seq..).zip(events.iter_mut()) {
-                event.seq = seq;
-            }
-            for chunk in events.chunks(CHUNK_EVENTS) {
-                let Some(first) = chunk.first().map(|e| e.seq) else { continue };
-                audit.insert(first, encode("audit events", chunk)?.as_slice()).during(OP)?;
-                let executions: HashSet<u128> =
-                    chunk.iter().map(|e| e.execution_id.as_u128()).collect();
-                for execution in executions {
-                    by_execution.insert((execution, first), ()).during(OP)?;
-                }
-            }
-        }
-        txn.commit().during(OP)
-    }
-
-    fn take_error(&mut self) -> Result<()> {
-        self.error.take().map_or(Ok(()), Err)
+        self.committer.abandon();
     }
 }

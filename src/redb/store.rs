@@ -249,6 +249,11 @@ impl RedbStorage {
             let out = body(&mut tables)?;
             (out, tables.finish()?)
         };
+        if !changes.any {
+            // Nothing to make durable (an update or delete of a missing id, say).
+            txn.abort().during(operation)?;
+            return Ok(out);
+        }
         txn.commit().during(operation)?;
         if let (Some(state), Some(seq)) = (journal.as_deref_mut(), seq) {
             state.record(seq, &changes.effects)?;

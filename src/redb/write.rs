@@ -58,6 +58,9 @@ pub(crate) struct Changes {
     pub(crate) written: Vec<Arc<StoredExecution>>,
     pub(crate) removed: Vec<String>,
     pub(crate) effects: Vec<Effect>,
+    /// Whether the transaction changed anything (a `clear` of an empty store does not
+    /// remove a record, but still counts).
+    pub(crate) any: bool,
 }
 
 /// The `meta` key of the last journal entry whose effects this database holds.
@@ -107,7 +110,11 @@ impl<'txn> Tables<'txn> {
     }
 
     /// Writes the counters and hands back what changed; call once, before the commit.
+    /// When nothing changed it writes nothing, and the caller need not commit.
     pub(crate) fn finish(mut self) -> Result<Changes> {
+        if !self.changes.any {
+            return Ok(self.changes);
+        }
         let stored = StatusCounters::read(&self.meta, self.operation)?;
         for status in ExecutionStatus::ALL {
             let delta = self.deltas.get(status);
@@ -148,6 +155,7 @@ impl<'txn> Tables<'txn> {
         }
         self.deltas.add(record.status, 1);
         self.changes.written.push(Arc::clone(&prepared.record));
+        self.changes.any = true;
         if self.journal_seq.is_some() {
             let (record, viz) = (prepared.record_bytes.clone(), prepared.viz_bytes.clone());
             self.changes.effects.push(Effect::Put { record, viz });
@@ -169,6 +177,7 @@ impl<'txn> Tables<'txn> {
         }
         self.deltas.add(locator.status, -1);
         self.changes.removed.push(id.to_owned());
+        self.changes.any = true;
         if self.journal_seq.is_some() {
             self.changes.effects.push(Effect::Remove(id.to_owned()));
         }
@@ -235,6 +244,7 @@ impl<'txn> Tables<'txn> {
             self.meta.remove(StatusCounters::key(status)).during(op)?;
         }
         self.deltas = StatusDeltas::default();
+        self.changes.any = true;
         if self.journal_seq.is_some() {
             self.changes.effects.push(Effect::Clear);
         }

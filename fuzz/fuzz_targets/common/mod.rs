@@ -56,10 +56,7 @@ pub enum Op {
 impl Op {
     /// Whether the operation writes (and so may fail on a faulty disk).
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            Op::Store(_) | Op::StoreMany(_) | Op::Update(..) | Op::Delete(_) | Op::Clear
-        )
+        matches!(self, Op::Store(_) | Op::StoreMany(_) | Op::Update(..) | Op::Delete(_) | Op::Clear)
     }
 }
 

@@ -133,8 +133,11 @@ fn check_update(
 ) -> Result<(), Error> {
     let result = store.update(key, &mut |e| change.apply(e));
     let Some(current) = model.records.get(key) else {
-        assert!(matches!(result, Ok(None)), "update of missing {key}: {result:?}");
-        return Ok(());
+        return match result {
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+            Ok(Some(v)) => panic!("update of missing {key} returned {v:?}"),
+        };
     };
     if matches!(change, Change::Id) {
         match result {
@@ -175,7 +178,7 @@ pub fn holds(store: &dyn ExecutionStorage, model: &Model) -> Result<bool, Error>
             return Ok(false);
         }
     }
-    Ok(SCRIPTS.iter().all(|s| {
-        store.list_by_script(s, usize::MAX).ok() == Some(model.summaries(Some(s)))
-    }))
+    Ok(SCRIPTS
+        .iter()
+        .all(|s| store.list_by_script(s, usize::MAX).ok() == Some(model.summaries(Some(s)))))
 }

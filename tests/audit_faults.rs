@@ -1,0 +1,196 @@
+//! The audit writer under I/O failures (a fault-injecting redb backend): errors surface from
+//! `flush`/`close`, nothing panics, a failed batch is retried once after the log reopens
+//! its backend, and every event is accounted for as committed or lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use execstore::{AuditConfig, AuditEvent, AuditLog, Error, ExecutionListener, RedbStorage};
+use redb::backends::InMemoryBackend;
+use redb::StorageBackend;
+use uuid::Uuid;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// In memory; while `failing` is on, writes, resizes and syncs fail; each unit of
+/// `failing_syncs` fails one sync only, the writes before it landing.
+#[derive(Debug, Default)]
+struct Disk {
+    inner: InMemoryBackend,
+    failing: Arc<AtomicBool>,
+    failing_syncs: Arc<AtomicU64>,
+}
+
+impl Disk {
+    fn check(&self) -> io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected fault: no space left on device"));
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for Disk {
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        self.inner.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.check()?;
+        let once = self
+            .failing_syncs
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if once.is_ok() {
+            return Err(io::Error::other("injected fault: sync failed"));
+        }
+        self.inner.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+}
+
+fn disk() -> (Disk, Arc<AtomicBool>, Arc<AtomicU64>) {
+    let disk = Disk::default();
+    let (failing, syncs) = (Arc::clone(&disk.failing), Arc::clone(&disk.failing_syncs));
+    (disk, failing, syncs)
+}
+
+fn report(log: &AuditLog, run: Uuid, count: u64) {
+    for i in 0..count {
+        log.on_module_complete(run, Uuid::nil(), "step", i);
+    }
+}
+
+/// Every committed event, in seq order, through the export paging.
+fn all_events(log: &AuditLog) -> execstore::Result<Vec<AuditEvent>> {
+    let mut all = Vec::new();
+    loop {
+        let page = log.events_after(all.last().map_or(0, |e: &AuditEvent| e.seq), 1_000)?;
+        if page.is_empty() {
+            return Ok(all);
+        }
+        all.extend(page);
+    }
+}
+
+fn assert_gap_free(events: &[AuditEvent]) {
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+}
+
+fn assert_storage_error(err: &Error, cause: &str) {
+    assert!(matches!(err, Error::Storage { operation: "audit commit", .. }), "{err:?}");
+    assert!(err.to_string().contains(cause), "{err}");
+}
+
+#[test]
+fn a_transient_failure_is_reported_then_its_batch_commits_after_the_fault_clears() -> TestResult {
+    let (disk, failing, _) = disk();
+    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let run = Uuid::new_v4();
+    log.on_execution_start(run, "etl");
+    log.flush()?;
+    failing.store(true, Ordering::SeqCst);
+    report(&log, run, 100);
+    assert_storage_error(&log.flush().unwrap_err(), "injected fault");
+    assert_eq!(log.committed(), 1);
+    failing.store(false, Ordering::SeqCst);
+    log.on_execution_complete(run, "etl", true, 7);
+    log.flush()?;
+    let events = log.events_for(run)?;
+    assert_eq!(events.len(), 102);
+    assert_gap_free(&events);
+    let durations: Vec<u64> =
+        events.iter().skip(1).take(100).filter_map(|e| e.duration_ms).collect();
+    assert_eq!(durations, (0..100).collect::<Vec<_>>(), "the retried batch kept its order");
+    assert_eq!((log.committed(), log.lost()), (102, 0));
+    log.close()?;
+    Ok(())
+}
+
+#[test]
+fn a_lasting_failure_gives_each_event_two_attempts_then_counts_it_lost() -> TestResult {
+    let (disk, failing, _) = disk();
+    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let run = Uuid::new_v4();
+    log.on_execution_start(run, "etl");
+    log.flush()?;
+    failing.store(true, Ordering::SeqCst);
+    report(&log, run, 10);
+    assert!(log.flush().is_err(), "first attempt of the 10");
+    report(&log, run, 5);
+    assert!(log.flush().is_err(), "second attempt of the 10, first of the 5");
+    assert_eq!(log.lost(), 10);
+    failing.store(false, Ordering::SeqCst);
+    log.flush()?;
+    let events = all_events(&log)?;
+    assert_eq!(events.len(), 6);
+    assert_gap_free(&events);
+    assert_eq!((log.committed(), log.lost()), (6, 10));
+    log.close()?;
+    Ok(())
+}
+
+#[test]
+fn a_commit_whose_sync_failed_but_landed_is_not_written_twice() -> TestResult {
+    let (disk, _, failing_syncs) = disk();
+    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let run = Uuid::new_v4();
+    log.on_execution_start(run, "etl");
+    log.flush()?;
+    failing_syncs.store(1, Ordering::SeqCst);
+    report(&log, run, 50);
+    assert_storage_error(&log.flush().unwrap_err(), "sync failed");
+    log.flush()?;
+    let events = all_events(&log)?;
+    assert_eq!(events.len(), 51, "each event exactly once");
+    assert_gap_free(&events);
+    assert_eq!((log.committed(), log.lost()), (51, 0));
+    log.close()?;
+    Ok(())
+}
+
+#[test]
+fn a_failure_at_close_is_returned_and_every_event_is_accounted_for() -> TestResult {
+    let (disk, failing, _) = disk();
+    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let observer = log.clone();
+    failing.store(true, Ordering::SeqCst);
+    report(&log, Uuid::new_v4(), 1_000);
+    assert_storage_error(&log.close().unwrap_err(), "injected fault");
+    assert_eq!((observer.committed(), observer.lost()), (0, 1_000));
+    Ok(())
+}
+
+#[test]
+fn a_log_sharing_a_store_handle_keeps_reporting_failures_without_panicking() -> TestResult {
+    let (disk, failing, _) = disk();
+    let storage = RedbStorage::builder().open_with_backend(disk)?;
+    let log = storage.audit_log(AuditConfig::default())?;
+    let observer = log.clone();
+    let run = Uuid::new_v4();
+    failing.store(true, Ordering::SeqCst);
+    report(&log, run, 10);
+    assert_storage_error(&log.flush().unwrap_err(), "injected fault");
+    failing.store(false, Ordering::SeqCst);
+    report(&log, run, 3);
+    // The store's handle refuses writes after an I/O error and is not the log's to reopen.
+    assert!(log.flush().is_err());
+    assert!(log.close().is_err());
+    assert_eq!((observer.committed(), observer.lost()), (0, 13));
+    Ok(())
+}
