@@ -151,7 +151,6 @@ impl Committer {
     }
 
     fn settle_landed(&mut self) {
-        eprintln!("LANDED-DEBUG");
         if let Some(failed) = self.failed.take() {
             self.counters.lost.fetch_sub(failed.lost, Ordering::Relaxed);
             self.counters.committed.fetch_add(failed.len, Ordering::Relaxed);
