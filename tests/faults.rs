@@ -1,5 +1,5 @@
 //! Writes that hit an I/O error (a fault-injecting redb backend): typed errors from the
-//! audit log's `flush`/`close` and from the store's writes, never a panic.
+//! store's writes, never a panic. The audit log's are in `audit_faults.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
@@ -7,37 +7,9 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use execstore::{AuditConfig, AuditLog, Error, ExecutionListener, ExecutionStorage, RedbStorage};
+use execstore::{Error, ExecutionStorage, RedbStorage};
 use support::faulty::FaultyBackend;
 use support::{execution, TestResult};
-use uuid::Uuid;
-
-#[test]
-fn an_audit_write_failure_surfaces_from_flush_and_close() -> TestResult {
-    let (backend, failing) = FaultyBackend::new();
-    let log = AuditLog::open_with_backend(backend, AuditConfig::default())?;
-    let run = Uuid::new_v4();
-    log.on_execution_start(run, "before");
-    log.flush()?;
-    failing.store(true, Ordering::SeqCst);
-    for _ in 0..100 {
-        log.on_module_start(run, Uuid::nil(), "during");
-    }
-    let err = log.flush().unwrap_err();
-    assert!(matches!(&err, Error::Storage { operation: "audit commit", .. }), "{err:?}");
-    assert!(err.to_string().contains("injected fault"), "{err}");
-    assert_eq!(log.lost(), 100);
-    // redb refuses writes on a handle after an I/O error: later batches fail fast and
-    // are reported too, and the writer neither panics nor spins.
-    failing.store(false, Ordering::SeqCst);
-    log.on_execution_cancelled(run, "after");
-    let later = log.flush().unwrap_err();
-    assert!(later.to_string().contains("re-open"), "{later}");
-    assert_eq!(log.lost(), 101);
-    assert_eq!(log.events_for(run)?.first().map(|e| e.seq), Some(1));
-    log.close()?; // every error was already reported by a flush
-    Ok(())
-}
 
 #[test]
 fn a_store_write_failure_is_a_typed_error_and_reads_still_answer() -> TestResult {
