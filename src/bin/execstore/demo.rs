@@ -5,48 +5,21 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod dags;
+mod viz;
+
 use execstore::{
-    AuditConfig, CompositeListener, DagVizIr, EdgeKind, ExecutionListener, ExecutionSource,
-    ExecutionStatus, ExecutionStorage, NodeKind, RedbStorage, StoredExecution, StoredNodeResult,
-    VizEdge, VizMetadata, VizNode,
+    AuditConfig, CompositeListener, ExecutionListener, ExecutionSource, ExecutionStatus,
+    ExecutionStorage, RedbStorage, StoredExecution, StoredNodeResult,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use uuid::Uuid;
 
+use self::dags::{Dag, DAGS};
 use crate::inspect;
 use crate::output::{progress, Out};
-
-/// A DAG of the simulated engine: its name, script and modules in order.
-struct Dag {
-    name: &'static str,
-    script: &'static str,
-    modules: &'static [&'static str],
-}
-
-const DAGS: [Dag; 4] = [
-    Dag {
-        name: "nightly-etl",
-        script: "pipelines/etl.cst",
-        modules: &["extract", "validate", "transform", "load"],
-    },
-    Dag {
-        name: "fraud-score",
-        script: "models/fraud.cst",
-        modules: &["features", "score", "threshold"],
-    },
-    Dag {
-        name: "daily-report",
-        script: "reports/daily.cst",
-        modules: &["query", "aggregate", "render", "email"],
-    },
-    Dag {
-        name: "image-resize",
-        script: "media/resize.cst",
-        modules: &["fetch", "resize", "upload"],
-    },
-];
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -114,8 +87,11 @@ fn simulate_run(
     listener.on_execution_start(run_id, dag.name);
     let ending = pick_ending(rng);
     let (nodes, elapsed) = run_modules(listener, run_id, dag, &ending, rng);
+    // Like a real engine, not every run records its visualization.
+    if rng.random_bool(0.8) {
+        run.dag_viz_ir = Some(viz::visualize(dag, &nodes, matches!(ending, Ending::Completed)));
+    }
     run.node_results = nodes;
-    run.dag_viz_ir = Some(visualize(dag));
     match ending {
         Ending::StillRunning => {}
         Ending::Cancelled => {
@@ -207,46 +183,4 @@ fn run_modules(
         nodes.insert((*name).to_owned(), node);
     }
     (nodes, elapsed)
-}
-
-/// The DAG as a chain of its modules between an input and an output node.
-fn visualize(dag: &Dag) -> DagVizIr {
-    let node = |id: &str, kind| VizNode {
-        id: id.to_owned(),
-        kind,
-        label: id.to_owned(),
-        type_signature: "Record".to_owned(),
-        position: None,
-        execution_state: None,
-    };
-    let mut ids = vec!["input"];
-    ids.extend(dag.modules.iter().copied());
-    ids.push("output");
-    let nodes = ids
-        .iter()
-        .map(|id| match *id {
-            "input" => node(id, NodeKind::Input),
-            "output" => node(id, NodeKind::Output),
-            _ => node(id, NodeKind::Operation),
-        })
-        .collect();
-    let edges = ids
-        .windows(2)
-        .filter_map(|pair| match pair {
-            [from, to] => Some(VizEdge {
-                id: format!("{from}->{to}"),
-                source: (*from).to_owned(),
-                target: (*to).to_owned(),
-                label: None,
-                kind: EdgeKind::Data,
-            }),
-            _ => None,
-        })
-        .collect();
-    let metadata = VizMetadata {
-        title: Some(dag.name.to_owned()),
-        layout_direction: "LR".to_owned(),
-        bounds: None,
-    };
-    DagVizIr { nodes, edges, groups: Vec::new(), metadata }
 }
