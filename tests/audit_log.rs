@@ -284,3 +284,90 @@ fn audit_log_is_usable_as_a_shared_listener() -> TestResult {
     assert_eq!(log.events_for(run)?.len(), 1);
     Ok(())
 }
+
+/// Which of the guide's `ExecutionEvent` fields its Kafka listener fills for each kind
+/// (`dagName`, `moduleName`, `durationMs`, `succeeded`, `error`); the rest are null.
+const GUIDE_FIELDS: [(&str, [bool; 5]); 6] = [
+    ("execution.started", [true, false, false, false, false]),
+    ("module.started", [false, true, false, false, false]),
+    ("module.completed", [false, true, true, true, false]),
+    ("module.failed", [false, true, false, true, true]),
+    ("execution.completed", [true, false, true, true, false]),
+    ("execution.cancelled", [true, false, false, false, false]),
+];
+
+#[test]
+fn every_kind_recorded_has_the_guides_json_fields() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let log = AuditLog::open(dir.path().join("audit.redb"), AuditConfig::default())?;
+    let (run, module) = (Uuid::new_v4(), Uuid::new_v4());
+    log.on_execution_start(run, "etl");
+    log.on_module_start(run, module, "load");
+    log.on_module_complete(run, module, "load", 12);
+    log.on_module_failed(run, module, "load", &std::io::Error::other("disk full"));
+    log.on_execution_complete(run, "etl", false, 40);
+    log.on_execution_cancelled(run, "etl");
+    log.flush()?;
+    let events = log.events_for(run)?;
+    assert_eq!(events.len(), GUIDE_FIELDS.len());
+    for (event, (event_type, filled)) in events.iter().zip(GUIDE_FIELDS) {
+        let json = serde_json::to_value(event)?;
+        let object = json.as_object().ok_or("an event is a JSON object")?;
+        let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let expected = [
+            "dagName",
+            "durationMs",
+            "error",
+            "eventType",
+            "executionId",
+            "moduleId",
+            "moduleName",
+            "seq",
+            "succeeded",
+            "timestamp",
+        ];
+        assert_eq!(keys, expected, "{event_type}");
+        assert_eq!(json["eventType"], event_type);
+        assert_eq!(json["executionId"], run.to_string());
+        assert!(json["timestamp"].is_i64() && json["seq"].is_u64());
+        let optional = ["dagName", "moduleName", "durationMs", "succeeded", "error"];
+        let present: Vec<bool> = optional.iter().map(|k| !json[k].is_null()).collect();
+        assert_eq!(present, filled, "{event_type}: which of {optional:?} are set");
+        let module_event = event_type.starts_with("module.");
+        assert_eq!(json["moduleId"].is_null(), !module_event, "{event_type}");
+        assert_eq!(serde_json::from_value::<AuditEvent>(json)?, *event);
+    }
+    Ok(())
+}
+
+#[test]
+fn two_logs_on_one_store_never_overwrite_each_other() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let storage = RedbStorage::open(dir.path().join("history.redb"))?;
+    let logs = [storage.audit_log(small_batches())?, storage.audit_log(small_batches())?];
+    let runs = [Uuid::new_v4(), Uuid::new_v4()];
+    thread::scope(|scope| {
+        for (log, &run) in logs.iter().zip(&runs) {
+            scope.spawn(move || {
+                for i in 0..3_000 {
+                    log.on_module_complete(run, Uuid::nil(), "step", i);
+                }
+            });
+        }
+    });
+    for log in &logs {
+        log.flush()?;
+    }
+    let [first, second] = logs;
+    for run in runs {
+        let durations: Vec<u64> =
+            first.events_for(run)?.iter().filter_map(|e| e.duration_ms).collect();
+        assert_eq!(durations, (0..3_000).collect::<Vec<_>>());
+    }
+    let seqs: Vec<u64> = second.events_after(0, 10_000)?.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=6_000).collect::<Vec<_>>());
+    first.close()?;
+    second.close()?;
+    Ok(())
+}
