@@ -1,4 +1,5 @@
-//! A tiny simulated DAG engine on tokio: modules of each run execute concurrently, every
+//! A tiny simulated DAG engine on tokio: runs execute concurrently, and within a run every
+//! module whose inputs are ready executes concurrently with its siblings; every
 //! lifecycle event goes through a `CompositeListener` to the audit log and to a logging
 //! listener, and each run is recorded in `AsyncStorage`.
 //!
@@ -39,7 +40,9 @@ impl ExecutionListener for LoggingListener {
     }
 }
 
-const MODULES: [&str; 4] = ["fetch", "parse", "enrich", "store"];
+/// The DAG, layer by layer: a layer's modules depend only on earlier layers, so they run
+/// concurrently once the layer before them has finished.
+const LAYERS: [&[&str]; 3] = [&["fetch"], &["parse", "enrich"], &["store"]];
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -65,10 +68,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     );
     if let Some(first) = ids.first() {
         println!("audit timeline of {first}:");
-        for event in audit.events_for(Uuid::parse_str(first)?)? {
+        let events = audit.events_for(Uuid::parse_str(first)?)?;
+        let start = events.first().map_or(0, |event| event.timestamp);
+        for event in events {
             println!(
-                "  #{:<3} {:<20} {}",
+                "  #{:<3} +{:>3} ms  {:<20} {}",
                 event.seq,
+                event.timestamp - start,
                 event.kind,
                 event.module_name.or(event.dag_name).unwrap_or_default()
             );
@@ -78,7 +84,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-/// One run: stored as Running, modules concurrently, then updated with the outcome.
+/// One run: stored as Running, its layers in order, then updated with the outcome. A
+/// failed module stops the run before the next layer.
 async fn run_dag(
     history: AsyncStorage<RedbStorage>,
     listener: Arc<dyn ExecutionListener>,
@@ -92,17 +99,19 @@ async fn run_dag(
     history.store(run).await?;
     listener.on_execution_start(run_id, "ingest");
 
-    let modules: Vec<_> = MODULES
-        .iter()
-        .map(|&name| {
-            let listener = Arc::clone(&listener);
-            tokio::spawn(async move { run_module(listener, run_id, name, n).await })
-        })
-        .collect();
     let mut nodes = BTreeMap::new();
-    for module in modules {
-        let node = module.await?;
-        nodes.insert(node.node_id.clone(), node);
+    for layer in LAYERS {
+        let modules: Vec<_> = layer
+            .iter()
+            .map(|&name| tokio::spawn(run_module(Arc::clone(&listener), run_id, name, n)))
+            .collect();
+        for module in modules {
+            let node = module.await?;
+            nodes.insert(node.node_id.clone(), node);
+        }
+        if nodes.values().any(|node| node.status == ExecutionStatus::Failed) {
+            break;
+        }
     }
 
     let succeeded = nodes.values().all(|node| node.status == ExecutionStatus::Completed);
