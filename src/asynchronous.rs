@@ -46,8 +46,7 @@ impl<S: ExecutionStorage + 'static> AsyncStorage<S> {
         let storage = Arc::clone(&self.storage);
         match tokio::task::spawn_blocking(move || call(&storage)).await {
             Ok(result) => result,
-            Err(join) if join.is_panic() => Err(Error::Worker(format!("{operation} panicked"))),
-            Err(join) => Err(Error::Worker(format!("{operation} was cancelled: {join}"))),
+            Err(join) => Err(worker_error(operation, join)),
         }
     }
 
@@ -115,5 +114,21 @@ impl<S: ExecutionStorage + 'static> AsyncStorage<S> {
     /// See [`ExecutionStorage::clear`].
     pub async fn clear(&self) -> Result<()> {
         self.blocking("clear", |s| s.clear()).await
+    }
+}
+
+/// A blocking call that did not return: it panicked (the transaction was dropped, so
+/// nothing was written) or the runtime shut down before it ran.
+fn worker_error(operation: &str, join: tokio::task::JoinError) -> Error {
+    match join.try_into_panic() {
+        Ok(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string payload".to_owned());
+            Error::Worker(format!("{operation} panicked: {message}"))
+        }
+        Err(join) => Error::Worker(format!("{operation} did not run: {join}")),
     }
 }

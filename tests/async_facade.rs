@@ -69,7 +69,14 @@ async fn fifty_concurrent_tasks_in_memory() -> TestResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_update_writes_nothing_and_is_an_error() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let storage = AsyncStorage::new(RedbStorage::open(dir.path().join("history.redb"))?);
+    panicking_update(AsyncStorage::new(RedbStorage::open(dir.path().join("history.redb"))?))
+        .await?;
+    panicking_update(AsyncStorage::new(MemoryStorage::default())).await
+}
+
+/// The closure changes the record, then panics: the change must not be stored, and the
+/// storage must keep working.
+async fn panicking_update<S: ExecutionStorage + 'static>(storage: AsyncStorage<S>) -> TestResult {
     storage.store(execution("p", 1, None)).await?;
     let err = storage
         .update("p", |e| {
@@ -78,7 +85,10 @@ async fn a_panicking_update_writes_nothing_and_is_an_error() -> TestResult {
         })
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Worker(_)), "{err:?}");
+    assert!(
+        matches!(&err, Error::Worker(m) if m.contains("bug in the caller's closure")),
+        "{err:?}"
+    );
     assert_eq!(storage.get("p").await?.map(|e| e.status), Some(ExecutionStatus::Completed));
     storage.update("p", |e| e.status = ExecutionStatus::Failed).await?;
     assert_eq!(storage.inner().get("p")?.map(|e| e.status), Some(ExecutionStatus::Failed));

@@ -106,6 +106,10 @@ fn export_import_export_is_identical() -> TestResult {
     let report = ok(&second, &["import", file.to_str().ok_or("path")?])?;
     assert!(report.contains("imported 40"), "{report}");
     assert_eq!(ok(&second, &["export"])?, exported);
+    let imported_id = json(exported.lines().next().ok_or("a line")?)?["executionId"].clone();
+    let imported_id = imported_id.as_str().ok_or("id")?;
+    assert!(ok(&second, &["audit", imported_id])?.contains("no audit events recorded"));
+    assert_eq!(json(&ok(&second, &["--json", "audit", imported_id])?)?, serde_json::json!([]));
     let audit = ok(&first, &["export", "--audit"])?;
     for line in audit.lines() {
         let event = json(line)?;
@@ -186,6 +190,8 @@ fn bad_ids_and_files_are_clear_errors() -> TestResult {
     let stderr = fails(&db, &["show", "no-such-id"])?;
     assert!(stderr.starts_with("error: ") && stderr.contains("no-such-id"), "{stderr}");
     assert!(fails(&db, &["audit", "not-a-uuid"])?.contains("UUID"));
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    assert!(fails(&db, &["audit", unknown])?.contains("no execution and no audit events"));
     let missing = dir.path().join("missing/dir/h.redb");
     assert!(fails(&missing, &["demo"])?.contains("parent directory does not exist"));
     let foreign = dir.path().join("notes.txt");

@@ -148,11 +148,16 @@ pub fn audit(storage: &RedbStorage, id: &str, out: &mut Out) -> anyhow::Result<(
     let log = storage.audit_log(AuditConfig::default())?;
     let events = log.events_for(execution_id)?;
     log.close()?;
-    if events.is_empty() {
-        return Err(anyhow!("no audit events for execution {execution_id}"));
+    // A run stored without a listener (imported, say) has no events: that is not an error.
+    if events.is_empty() && storage.get(id)?.is_none() {
+        return Err(anyhow!("no execution and no audit events with id {execution_id}"));
     }
     if out.json {
         return out.json_pretty(&events);
+    }
+    if events.is_empty() {
+        out.line(format!("no audit events recorded for execution {execution_id}"))?;
+        return Ok(());
     }
     timeline(&events, out)
 }
