@@ -308,3 +308,47 @@ fn records_after_pages_through_everything_in_id_order() -> TestResult {
     assert!(storage.records_after(Some("c"), 2)?.is_empty());
     Ok(())
 }
+
+/// Deep pages skip whole minutes through the per-minute counts; every page must still be
+/// exactly the matching slice of the full newest-first order, across minute boundaries,
+/// negative start times, ties, updates that move records and deletes.
+#[test]
+fn deep_offsets_match_the_full_order() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let storage = RedbStorage::builder().durability(Durability::Eventual).open(&path)?;
+    let start = |i: i64| (i * 7_919) % 600_000 - 120_000 + (i % 3) * 60_000;
+    let records = (0..1_500).map(|i| execution(&format!("r{i:04}"), start(i), None)).collect();
+    storage.store_many(records)?;
+    for i in (0..1_500).step_by(7) {
+        storage.update(&format!("r{i:04}"), &mut |e| e.start_time = -e.start_time)?;
+    }
+    for i in (0..1_500).step_by(11) {
+        storage.delete(&format!("r{i:04}"))?;
+    }
+    let all = storage.list(usize::MAX, 0)?;
+    assert!(all
+        .windows(2)
+        .all(|w| (w[0].start_time, &w[0].execution_id) > (w[1].start_time, &w[1].execution_id)));
+    for offset in [
+        0,
+        1,
+        59,
+        60,
+        61,
+        100,
+        499,
+        500,
+        777,
+        1_000,
+        1_300,
+        all.len() - 1,
+        all.len(),
+        all.len() + 5,
+    ] {
+        let page = storage.list(25, offset)?;
+        let expected: Vec<_> = all.iter().skip(offset).take(25).cloned().collect();
+        assert_eq!(page, expected, "offset {offset}");
+    }
+    storage.verify()?;
+    Ok(())
+}

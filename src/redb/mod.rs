@@ -5,6 +5,7 @@ mod cache;
 pub(crate) mod codec;
 mod group;
 mod journal;
+mod minutes;
 pub(crate) mod open;
 mod read;
 mod store;

@@ -6,6 +6,7 @@ use redb::{ReadTransaction, ReadableTable};
 use serde::Deserialize;
 
 use super::codec::decode;
+use super::minutes;
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use super::write::JOURNAL_SEQ_KEY;
 use crate::error::{Result, StorageResultExt};
@@ -83,8 +84,13 @@ pub(crate) fn list(
     offset: usize,
 ) -> Result<Vec<ExecutionSummary>> {
     let by_start = txn.open_table(BY_START).during("list")?;
+    let (bound, offset) = minutes::skip(txn, offset)?;
+    let range = match bound {
+        Some(bound) => by_start.range(..(bound, "")),
+        None => by_start.range::<(i64, &str)>(..),
+    };
     let mut page = page_vec(limit);
-    for entry in by_start.iter().during("list")?.rev().skip(offset).take(limit) {
+    for entry in range.during("list")?.rev().skip(offset).take(limit) {
         let (key, summary) = entry.during("list")?;
         let (start, id) = key.value();
         page.push(decode(|| format!("by_start/({start}, {id})"), summary.value())?);

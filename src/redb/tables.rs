@@ -27,6 +27,12 @@ pub(crate) const BY_START: TableDefinition<(i64, &str), &[u8]> = TableDefinition
 pub(crate) const BY_SCRIPT: TableDefinition<(&str, i64, &str), &[u8]> =
     TableDefinition::new("by_script");
 
+/// `by_start_minute`: minute of start time → how many records started in it. Lets `list`
+/// skip an offset minute by minute instead of entry by entry; derived from `by_start`, and
+/// rebuilt from it when a file lacks it.
+pub(crate) const BY_START_MINUTE: TableDefinition<i64, u64> =
+    TableDefinition::new("by_start_minute");
+
 /// `audit`: seq → event.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -41,6 +47,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(DAG_VIZ)?;
     txn.open_table(BY_START)?;
     txn.open_table(BY_SCRIPT)?;
+    txn.open_table(BY_START_MINUTE)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_EXECUTION)?;
     Ok(())

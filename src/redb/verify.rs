@@ -3,7 +3,10 @@
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
+use std::collections::BTreeMap;
+
 use super::codec::decode;
+use super::minutes;
 use super::read::StatusCounters;
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use crate::error::{Error, Result, StorageResultExt};
@@ -18,6 +21,7 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let by_script = txn.open_table(BY_SCRIPT).during(OP)?;
     let dag_viz = txn.open_table(DAG_VIZ).during(OP)?;
     let mut counted = StatusCounters::default();
+    let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
     let mut scripted = 0u64;
     for entry in executions.iter().during(OP)? {
         let (id, bytes) = entry.during(OP)?;
@@ -35,12 +39,17 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
             scripted += 1;
         }
         counted.count(record.status);
+        *per_minute.entry(minutes::minute(record.start_time)).or_default() += 1;
     }
     let total = counted.total();
     check_len("by_start", by_start.len().during(OP)?, total)?;
     check_len("by_script", by_script.len().during(OP)?, scripted)?;
     check_dag_viz(&executions, &dag_viz)?;
     check_counters(txn, counted)?;
+    if minutes::counts(txn)? != per_minute {
+        let reason = "per-minute counts differ from the records".to_owned();
+        return Err(Error::Corrupt { key: "by_start_minute".to_owned(), reason });
+    }
     Ok(total)
 }
 

@@ -7,8 +7,9 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::{decode, encode};
 use super::journal::Effect;
+use super::minutes::MinuteDeltas;
 use super::read::{load_record, Locator, StatusCounters};
-use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::tables::{BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META};
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -74,6 +75,8 @@ pub(crate) struct Tables<'txn> {
     by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
     by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
     meta: Table<'txn, &'static str, u64>,
+    minutes: Table<'txn, i64, u64>,
+    minute_deltas: MinuteDeltas,
     /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
     deltas: StatusDeltas,
     changes: Changes,
@@ -94,6 +97,8 @@ impl<'txn> Tables<'txn> {
             by_start: txn.open_table(BY_START).during(operation)?,
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
+            minutes: txn.open_table(BY_START_MINUTE).during(operation)?,
+            minute_deltas: MinuteDeltas::default(),
             deltas: StatusDeltas::default(),
             changes: Changes::default(),
             journal_seq,
@@ -126,6 +131,7 @@ impl<'txn> Tables<'txn> {
         if let Some(seq) = self.journal_seq {
             self.meta.insert(JOURNAL_SEQ_KEY, seq).during(self.operation)?;
         }
+        self.minute_deltas.write(&mut self.minutes, self.operation)?;
         Ok(self.changes)
     }
 
@@ -154,6 +160,7 @@ impl<'txn> Tables<'txn> {
             self.by_script.insert((script, record.start_time, id), summary).during(op)?;
         }
         self.deltas.add(record.status, 1);
+        self.minute_deltas.add(record.start_time, 1);
         self.changes.written.push(Arc::clone(&prepared.record));
         self.changes.any = true;
         if self.journal_seq.is_some() {
@@ -176,6 +183,7 @@ impl<'txn> Tables<'txn> {
             self.by_script.remove((script, locator.start_time, id)).during(op)?;
         }
         self.deltas.add(locator.status, -1);
+        self.minute_deltas.add(locator.start_time, -1);
         self.changes.removed.push(id.to_owned());
         self.changes.any = true;
         if self.journal_seq.is_some() {
@@ -240,6 +248,8 @@ impl<'txn> Tables<'txn> {
         self.dag_viz.retain(|_, _| false).during(op)?;
         self.by_start.retain(|_, _| false).during(op)?;
         self.by_script.retain(|_, _| false).during(op)?;
+        self.minutes.retain(|_, _| false).during(op)?;
+        self.minute_deltas.clear();
         for status in ExecutionStatus::ALL {
             self.meta.remove(StatusCounters::key(status)).during(op)?;
         }
