@@ -1,15 +1,17 @@
 //! The audit writer under I/O failures (a fault-injecting redb backend): errors surface from
 //! `flush`/`close`, nothing panics, a failed batch is retried once after the log reopens
-//! its backend, and every event is accounted for as committed or lost.
+//! its backend, and every event is accounted for as committed or lost. Damaged values are
+//! typed errors, not panics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use execstore::{AuditConfig, AuditEvent, AuditLog, Error, ExecutionListener, RedbStorage};
 use redb::backends::InMemoryBackend;
-use redb::StorageBackend;
+use redb::{ReadableTable, StorageBackend, TableDefinition};
 use uuid::Uuid;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -69,6 +71,11 @@ fn disk() -> (Disk, Arc<AtomicBool>, Arc<AtomicU64>) {
     (disk, failing, syncs)
 }
 
+/// Batches that end only at a flush (or 4,096 events): what fails together is known.
+fn batch_per_flush() -> AuditConfig {
+    AuditConfig { max_delay: Duration::from_secs(30), ..AuditConfig::default() }
+}
+
 fn report(log: &AuditLog, run: Uuid, count: u64) {
     for i in 0..count {
         log.on_module_complete(run, Uuid::nil(), "step", i);
@@ -100,7 +107,7 @@ fn assert_storage_error(err: &Error, cause: &str) {
 #[test]
 fn a_transient_failure_is_reported_then_its_batch_commits_after_the_fault_clears() -> TestResult {
     let (disk, failing, _) = disk();
-    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let log = AuditLog::open_with_backend(disk, batch_per_flush())?;
     let run = Uuid::new_v4();
     log.on_execution_start(run, "etl");
     log.flush()?;
@@ -125,7 +132,7 @@ fn a_transient_failure_is_reported_then_its_batch_commits_after_the_fault_clears
 #[test]
 fn a_lasting_failure_gives_each_event_two_attempts_then_counts_it_lost() -> TestResult {
     let (disk, failing, _) = disk();
-    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let log = AuditLog::open_with_backend(disk, batch_per_flush())?;
     let run = Uuid::new_v4();
     log.on_execution_start(run, "etl");
     log.flush()?;
@@ -148,7 +155,7 @@ fn a_lasting_failure_gives_each_event_two_attempts_then_counts_it_lost() -> Test
 #[test]
 fn a_commit_whose_sync_failed_but_landed_is_not_written_twice() -> TestResult {
     let (disk, _, failing_syncs) = disk();
-    let log = AuditLog::open_with_backend(disk, AuditConfig::default())?;
+    let log = AuditLog::open_with_backend(disk, batch_per_flush())?;
     let run = Uuid::new_v4();
     log.on_execution_start(run, "etl");
     log.flush()?;
@@ -192,5 +199,52 @@ fn a_log_sharing_a_store_handle_keeps_reporting_failures_without_panicking() -> 
     assert!(log.flush().is_err());
     assert!(log.close().is_err());
     assert_eq!((observer.committed(), observer.lost()), (0, 13));
+    Ok(())
+}
+
+/// The audit table as stored: seq of a chunk's first event → its events.
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
+/// Replaces the chunk at `key`, or the last one, with bytes that do not decode; returns its key.
+fn overwrite(path: &std::path::Path, key: Option<u64>) -> Result<u64, Box<dyn std::error::Error>> {
+    let db = redb::Database::create(path)?;
+    let txn = db.begin_write()?;
+    let key = {
+        let mut audit = txn.open_table(AUDIT)?;
+        let key = match key {
+            Some(key) => key,
+            None => audit.last()?.ok_or("an empty audit table")?.0.value(),
+        };
+        assert!(audit.insert(key, [0xff, 0x00, 0x13].as_slice())?.is_some(), "a chunk at {key}");
+        key
+    };
+    txn.commit()?;
+    Ok(key)
+}
+
+#[test]
+fn damaged_chunks_are_typed_errors_for_the_queries_and_the_open_that_need_them() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.redb");
+    let (damaged, intact) = (Uuid::new_v4(), Uuid::new_v4());
+    let log = AuditLog::open(&path, AuditConfig::default())?;
+    report(&log, damaged, 10);
+    log.flush()?;
+    report(&log, intact, 10);
+    log.close()?;
+    overwrite(&path, Some(1))?;
+    let log = AuditLog::open(&path, AuditConfig::default())?;
+    let err = log.events_for(damaged).unwrap_err();
+    assert!(matches!(&err, Error::Corrupt { key, .. } if key == "audit/1"), "{err:?}");
+    assert_eq!(log.events_for(intact)?.len(), 10);
+    assert_eq!(log.recent(10)?.len(), 10);
+    assert!(matches!(log.recent(20), Err(Error::Corrupt { .. })));
+    log.close()?;
+    let last = overwrite(&path, None)?;
+    let err = AuditLog::open(&path, AuditConfig::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { key, .. } if *key == format!("audit/{last}")),
+        "{err:?}"
+    );
     Ok(())
 }
