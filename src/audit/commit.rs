@@ -81,7 +81,7 @@ impl Committer {
 
     /// Commits the failed batch's retried events, if any, then `fresh`, in one transaction.
     pub(crate) fn commit(&mut self, fresh: Vec<AuditEvent>) {
-        if fresh.is_empty() && self.failed.is_none() {
+        if fresh.is_empty() && self.failed.is_none() && !self.reopen {
             return;
         }
         if let Err(error) = self.recover() {
@@ -128,7 +128,7 @@ impl Committer {
         let probe = batch.first().filter(|event| event.seq != 0).cloned();
         let len = batch.len() as u64;
         let retry = batch.split_off(second.min(batch.len()));
-        self.failed = Some(Failed { probe, len, lost: second as u64, retry });
+        self.failed = (len > 0).then_some(Failed { probe, len, lost: second as u64, retry });
         self.error.get_or_insert(error);
     }
 
