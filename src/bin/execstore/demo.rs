@@ -44,7 +44,9 @@ pub fn demo(storage: &RedbStorage, runs: usize, out: &mut Out) -> anyhow::Result
         let start = now - 7 * DAY_MS
             + (i as i64 * 7 * DAY_MS) / runs.max(1) as i64
             + rng.random_range(0..1_000);
-        simulate_run(storage, &listener, dag, start, &mut rng)?;
+        // Only the newest runs can still be going.
+        let ending = pick_ending(&mut rng, i + runs / 20 >= runs);
+        simulate_run(storage, &listener, dag, start, ending, &mut rng)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -68,6 +70,7 @@ fn simulate_run(
     listener: &dyn ExecutionListener,
     dag: &Dag,
     start: i64,
+    ending: Ending,
     rng: &mut StdRng,
 ) -> anyhow::Result<()> {
     let inputs = BTreeMap::from([
@@ -85,7 +88,6 @@ fn simulate_run(
     let run_id = Uuid::parse_str(&run.execution_id)?;
     storage.store(run.clone())?;
     listener.on_execution_start(run_id, dag.name);
-    let ending = pick_ending(rng);
     let (nodes, elapsed) = run_modules(listener, run_id, dag, &ending, rng);
     // Like a real engine, not every run records its visualization.
     if rng.random_bool(0.8) {
@@ -122,7 +124,11 @@ fn simulate_run(
     Ok(())
 }
 
-fn pick_ending(rng: &mut StdRng) -> Ending {
+/// About 10% of runs fail and 3% are cancelled; among the newest, a third still run.
+fn pick_ending(rng: &mut StdRng, newest: bool) -> Ending {
+    if newest && rng.random_bool(1.0 / 3.0) {
+        return Ending::StillRunning;
+    }
     match rng.random_range(0..100) {
         0..=9 => Ending::Failed(
             ["connection reset by peer", "schema mismatch: column `amount`", "timeout after 30s"]
@@ -130,7 +136,6 @@ fn pick_ending(rng: &mut StdRng) -> Ending {
             .to_owned(),
         ),
         10..=12 => Ending::Cancelled,
-        13..=14 => Ending::StillRunning,
         _ => Ending::Completed,
     }
 }
@@ -160,9 +165,10 @@ fn run_modules(
                 listener.on_module_failed(run_id, module_id, name, &error);
                 (ExecutionStatus::Failed, None, Some(reason.clone()))
             }
-            Ending::Cancelled | Ending::StillRunning if index == stop_at => {
-                (ExecutionStatus::Running, None, None)
+            Ending::Cancelled if index == stop_at => {
+                (ExecutionStatus::Failed, None, Some("cancelled".to_owned()))
             }
+            Ending::StillRunning if index == stop_at => (ExecutionStatus::Running, None, None),
             _ => {
                 listener.on_module_complete(run_id, module_id, name, took as u64);
                 (
