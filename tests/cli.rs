@@ -214,6 +214,7 @@ fn prune_dry_run_then_prune_and_compact() -> TestResult {
     assert!(ok(&db, &["prune", "--keep", "10"])?.contains("removed 20 of 30"));
     assert!(ok(&db, &["prune", "--older-than", "30d"])?.contains("removed 0 of 10"));
     assert!(ok(&db, &["compact"])?.contains("bytes"));
+    assert!(ok(&db, &["verify"])?.contains("10 executions checked"));
     assert_eq!(json(&ok(&db, &["--json", "stats"])?)?["totalExecutions"], 10);
     Ok(())
 }

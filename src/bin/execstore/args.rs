@@ -47,6 +47,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Rewrite the file to release the space of deleted runs (needs exclusive access).
     Compact,
+    /// Check every run against the indexes and counters; exit 1 on the first disagreement.
+    Verify,
     /// Fill the database with a realistic simulated workload, then show it.
     Demo {
         /// How many runs to simulate.

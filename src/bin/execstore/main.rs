@@ -49,6 +49,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Import { file } => import::import(&storage, file, &mut out),
         Command::Prune(args) => maintain::prune(&storage, args, &mut out),
         Command::Demo { runs } => demo::demo(&storage, *runs, &mut out),
+        Command::Verify => maintain::verify(&storage, &mut out),
         Command::Compact => Ok(()),
     }
 }

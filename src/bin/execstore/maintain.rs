@@ -1,4 +1,4 @@
-//! Commands that remove or rewrite: `prune`, `compact`.
+//! Maintenance: `prune`, `compact`, `verify`.
 
 use std::path::Path;
 
@@ -43,4 +43,16 @@ fn file_len(path: &Path) -> anyhow::Result<u64> {
     Ok(std::fs::metadata(path)
         .map_err(|e| execstore::Error::Io { path: path.into(), source: e })?
         .len())
+}
+
+pub fn verify(storage: &RedbStorage, out: &mut Out) -> anyhow::Result<()> {
+    let checked = storage.verify()?;
+    if out.json {
+        return out.json_line(&json!({"checked": checked, "ok": true}));
+    }
+    out.line(format!(
+        "{}: {checked} executions checked, indexes and counters agree",
+        storage.path().display()
+    ))?;
+    Ok(())
 }
