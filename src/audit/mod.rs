@@ -30,12 +30,12 @@ use writer::{Counters, Message};
 ///
 /// A callback only builds the event and puts it on a bounded queue; one background thread
 /// (`execstore-audit`) commits what is queued in batches, one write transaction each.
-/// Events are durable once a [`flush`](AuditLog::flush) started after them returns, or
-/// after [`close`](AuditLog::close). Clones share the queue and the writer.
+/// Events are durable once a [`flush`](AuditLog::flush) started after them returns `Ok`,
+/// or [`close`](AuditLog::close) does. Clones share the queue and the writer.
 ///
 /// A failed commit (an I/O error) never panics the writer nor makes it spin: its error is
 /// returned by the next `flush` or `close`, and its events are tried once more with the
-/// next batch, then counted in [`lost`](AuditLog::lost). redb refuses every operation on a
+/// next batch; if that fails too, they are counted in [`lost`](AuditLog::lost). redb refuses every operation on a
 /// handle whose storage failed, so a log with its own file or backend opens it again
 /// before that next attempt; a log sharing a [`RedbStorage`](crate::RedbStorage)'s handle
 /// cannot, and keeps failing until the store is opened again.
