@@ -198,6 +198,11 @@ fn bad_ids_and_files_are_clear_errors() -> TestResult {
     std::fs::write(&foreign, "not a database at all\n".repeat(100))?;
     assert!(fails(&foreign, &["list"])?.contains("is not an execstore database"));
     assert_eq!(std::fs::read_to_string(&foreign)?, "not a database at all\n".repeat(100));
+    let held = execstore::RedbStorage::open(&db)?;
+    let stderr = fails(&db, &["list"])?;
+    assert!(stderr.contains("already open") && stderr.contains("stop the application"), "{stderr}");
+    drop(held);
+    ok(&db, &["list"])?;
     let usage = execstore(&db, &["prune"])?;
     assert_eq!(usage.status.code(), Some(2), "usage errors exit with 2");
     Ok(())

@@ -8,7 +8,7 @@ mod inspect;
 mod maintain;
 mod output;
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -24,7 +24,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", chain(&error));
+            let hint = hint(&error).map(|hint| format!(" ({hint})")).unwrap_or_default();
+            // Nothing more to do if stderr is gone too.
+            let _ = writeln!(io::stderr(), "error: {}{hint}", chain(&error));
             ExitCode::FAILURE
         }
     }
@@ -75,6 +77,16 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
                 .and_then(|e| e.io_error_kind())
                 .is_some_and(|kind| kind == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// What to do about an error the message alone does not tell.
+fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    match error.downcast_ref::<execstore::Error>()? {
+        execstore::Error::AlreadyOpen { .. } => {
+            Some("redb lets one process open a file: stop the application using it and retry")
+        }
+        _ => None,
+    }
 }
 
 /// The error and its causes on one line, without repeating a cause already in the message.
