@@ -1,16 +1,18 @@
 //! The synchronous API in a few lines: open, store, update, list, stats.
 //!
-//! `cargo run --example quickstart [FILE]` (default: a fresh file in the temp directory).
+//! `cargo run --example quickstart [FILE]` (default: a file in a temporary directory).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use execstore::{ExecutionSource, ExecutionStatus, ExecutionStorage, RedbStorage, StoredExecution};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args().nth(1).map(Into::into).unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("execstore-quickstart-{}.redb", std::process::id()))
-    });
+    // A directory removed at the end (the file and its journal with it); pass a path to keep it.
+    let dir = tempfile::tempdir()?;
+    let path =
+        std::env::args_os().nth(1).map_or_else(|| dir.path().join("history.redb"), PathBuf::from);
     let store = RedbStorage::open(&path)?;
 
     // A run starts: record it as Running.
@@ -42,9 +44,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.completed_executions,
         path.display()
     );
-    if std::env::args().nth(1).is_none() {
-        drop(store);
-        std::fs::remove_file(&path)?;
-    }
     Ok(())
 }
