@@ -76,7 +76,23 @@ fn demo_then_stats_list_show_and_audit() -> TestResult {
             assert!(nodes.len() >= summary["nodeCount"].as_u64().ok_or("count")? as usize + 2);
             with_viz += 1;
             if with_viz == 1 {
-                assert!(ok(&db, &["show", id])?.contains(" -> "), "edges are listed");
+                let shown = ok(&db, &["show", id])?;
+                assert!(shown.contains(" -> "), "edges are listed: {shown}");
+                // Node results come in the DAG's order, not alphabetically.
+                let results = record["nodeResults"].as_object().ok_or("results")?;
+                let expected: Vec<&str> = nodes
+                    .iter()
+                    .filter_map(|n| n["id"].as_str())
+                    .filter(|id| results.contains_key(*id))
+                    .collect();
+                let listed: Vec<&str> = shown
+                    .lines()
+                    .skip_while(|l| !l.starts_with("node results:"))
+                    .skip(2)
+                    .take_while(|l| !l.is_empty())
+                    .filter_map(|l| l.split_whitespace().next())
+                    .collect();
+                assert_eq!(listed, expected, "{shown}");
             }
         }
     }

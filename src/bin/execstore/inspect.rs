@@ -3,6 +3,7 @@
 use anyhow::{anyhow, Context};
 use execstore::{
     AuditConfig, AuditEvent, ExecutionStorage, ExecutionSummary, RedbStorage, StoredExecution,
+    StoredNodeResult,
 };
 use uuid::Uuid;
 
@@ -106,9 +107,8 @@ fn values<'a>(
 
 fn nodes(record: &StoredExecution, out: &mut Out) -> anyhow::Result<()> {
     out.line("\nnode results:")?;
-    let rows = record
-        .node_results
-        .values()
+    let rows = ordered_nodes(record)
+        .into_iter()
         .map(|node| {
             let result = node.error.clone().or_else(|| node.value.as_ref().map(|v| v.to_string()));
             vec![
@@ -121,6 +121,16 @@ fn nodes(record: &StoredExecution, out: &mut Out) -> anyhow::Result<()> {
         .collect();
     out.table(&["  NODE", "STATUS", "TOOK", "VALUE / ERROR"], rows)?;
     Ok(())
+}
+
+/// Node results in the DAG's order when the run recorded its DAG, else by node id.
+fn ordered_nodes(record: &StoredExecution) -> Vec<&StoredNodeResult> {
+    let mut nodes: Vec<_> = record.node_results.values().collect();
+    if let Some(viz) = &record.dag_viz_ir {
+        let rank = |id: &str| viz.nodes.iter().position(|n| n.id == id).unwrap_or(usize::MAX);
+        nodes.sort_by_key(|node| rank(&node.node_id));
+    }
+    nodes
 }
 
 fn dag(record: &StoredExecution, out: &mut Out) -> anyhow::Result<()> {
