@@ -11,12 +11,15 @@ use crate::storage::ExecutionStorage;
 /// Every call runs on tokio's blocking pool (`spawn_blocking`), never on a runtime worker.
 /// A call runs to completion even if its future is dropped: each write is one transaction,
 /// so cancellation never leaves a half-written record. Cloning is cheap.
+///
+/// `S` may be a trait object: `AsyncStorage<dyn ExecutionStorage>` (built with
+/// [`from_arc`](AsyncStorage::from_arc)) picks its backend at run time.
 #[derive(Debug)]
-pub struct AsyncStorage<S> {
+pub struct AsyncStorage<S: ?Sized> {
     storage: Arc<S>,
 }
 
-impl<S> Clone for AsyncStorage<S> {
+impl<S: ?Sized> Clone for AsyncStorage<S> {
     fn clone(&self) -> Self {
         AsyncStorage { storage: Arc::clone(&self.storage) }
     }
@@ -27,7 +30,9 @@ impl<S: ExecutionStorage + 'static> AsyncStorage<S> {
     pub fn new(storage: S) -> Self {
         Self::from_arc(Arc::new(storage))
     }
+}
 
+impl<S: ExecutionStorage + ?Sized + 'static> AsyncStorage<S> {
     /// Wraps a storage already shared elsewhere.
     pub fn from_arc(storage: Arc<S>) -> Self {
         AsyncStorage { storage }

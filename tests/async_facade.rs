@@ -1,9 +1,11 @@
-//! `AsyncStorage` from a multi-threaded tokio runtime, on both backends.
+//! `AsyncStorage` from a multi-threaded tokio runtime, on both backends and behind a trait object.
 #![cfg(feature = "tokio")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/mod.rs"]
 mod support;
+
+use std::sync::Arc;
 
 use execstore::{
     AsyncStorage, Error, ExecutionStatus, ExecutionStorage, MemoryStorage, RedbStorage,
@@ -11,7 +13,7 @@ use execstore::{
 use serde_json::json;
 use support::{execution, TestResult};
 
-async fn fifty_tasks_store_and_update<S: ExecutionStorage + 'static>(
+async fn fifty_tasks_store_and_update<S: ExecutionStorage + ?Sized + 'static>(
     storage: AsyncStorage<S>,
 ) -> TestResult {
     storage.store(execution("shared", 0, Some("shared.cst"))).await?;
@@ -62,6 +64,14 @@ async fn fifty_concurrent_tasks_on_redb() -> TestResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_tasks_behind_a_trait_object() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let storage: Arc<dyn ExecutionStorage> =
+        Arc::new(RedbStorage::open(dir.path().join("history.redb"))?);
+    fifty_tasks_store_and_update(AsyncStorage::from_arc(storage)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_tasks_in_memory() -> TestResult {
     fifty_tasks_store_and_update(AsyncStorage::new(MemoryStorage::default())).await
 }
@@ -76,7 +86,9 @@ async fn a_panicking_update_writes_nothing_and_is_an_error() -> TestResult {
 
 /// The closure changes the record, then panics: the change must not be stored, and the
 /// storage must keep working.
-async fn panicking_update<S: ExecutionStorage + 'static>(storage: AsyncStorage<S>) -> TestResult {
+async fn panicking_update<S: ExecutionStorage + ?Sized + 'static>(
+    storage: AsyncStorage<S>,
+) -> TestResult {
     storage.store(execution("p", 1, None)).await?;
     let err = storage
         .update("p", |e| {
