@@ -12,6 +12,22 @@ use crate::storage::ExecutionStorage;
 /// A call runs to completion even if its future is dropped: each write is one transaction,
 /// so cancellation never leaves a half-written record. Cloning is cheap.
 ///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use execstore::{AsyncStorage, ExecutionSource, ExecutionStatus, RedbStorage, StoredExecution};
+///
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("history.redb");
+/// let history = AsyncStorage::new(RedbStorage::open(path)?);
+/// let run = StoredExecution::new("etl", None, Default::default(), ExecutionSource::API);
+/// let id = history.store(run).await?;
+/// history.update(&id, |run| run.status = ExecutionStatus::Completed).await?;
+/// assert_eq!(history.stats().await?.completed_executions, 1);
+/// # Ok(())
+/// # }
+/// ```
+///
 /// `S` may be a trait object: `AsyncStorage<dyn ExecutionStorage>` (built with
 /// [`from_arc`](AsyncStorage::from_arc)) picks its backend at run time.
 #[derive(Debug)]
