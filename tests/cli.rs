@@ -16,11 +16,13 @@ fn execstore(db: &Path, args: &[&str]) -> Result<Output, std::io::Error> {
         .output()
 }
 
-/// Runs a command that must succeed and returns its standard output.
+/// Runs a command that must succeed and returns its standard output. In a pipe a
+/// successful command writes nothing to stderr: no progress bar, no noise.
 fn ok(db: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     let output = execstore(db, args)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{args:?} failed: {stderr}");
+    assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
     Ok(String::from_utf8(output.stdout)?)
 }
 
