@@ -21,7 +21,7 @@ use self::dags::{Dag, DAGS};
 use crate::inspect;
 use crate::output::{progress, Out};
 
-const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * 86_400_000;
 
 /// How a simulated run ends.
 enum Ending {
@@ -40,12 +40,9 @@ pub fn demo(storage: &RedbStorage, runs: usize, out: &mut Out) -> anyhow::Result
     let bar = progress(runs as u64, "demo");
     for i in 0..runs {
         let dag = &DAGS[i % DAGS.len()];
-        // Spread the runs over the last week, in order, a little jitter.
-        let start = now - 7 * DAY_MS
-            + (i as i64 * 7 * DAY_MS) / runs.max(1) as i64
-            + rng.random_range(0..1_000);
+        let start = start_time(now, i, runs, &mut rng);
         // Only the newest runs can still be going.
-        let ending = pick_ending(&mut rng, i + runs / 20 >= runs);
+        let ending = pick_ending(&mut rng, i + (runs / 20).max(1) >= runs);
         simulate_run(storage, &listener, dag, start, ending, &mut rng)?;
         bar.inc(1);
     }
@@ -63,6 +60,14 @@ pub fn demo(storage: &RedbStorage, runs: usize, out: &mut Out) -> anyhow::Result
     inspect::stats(storage, out)?;
     out.line("\nnewest runs:")?;
     inspect::summaries_table(&storage.list(10, 0)?, out)
+}
+
+/// Run `i` of `runs`: spread over the last week, oldest first, with a little jitter; the
+/// newest started a minute ago, so even the slowest has ended by now.
+fn start_time(now: i64, i: usize, runs: usize, rng: &mut StdRng) -> i64 {
+    let later_runs = runs.saturating_sub(i + 1) as i64;
+    let ago = later_runs * WEEK_MS / runs.saturating_sub(1).max(1) as i64;
+    now - ago - 60_000 - rng.random_range(0..1_000)
 }
 
 fn simulate_run(
