@@ -198,6 +198,23 @@ fn import_spans_several_chunks_and_skips_only_bad_lines() -> TestResult {
 }
 
 #[test]
+fn import_keeps_large_values_whole() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let source = dir.path().join("source.redb");
+    ok(&source, &["demo", "--runs", "1"])?;
+    let mut record = json(ok(&source, &["export"])?.trim())?;
+    record["inputs"]["document"] = "x".repeat(50_000).into();
+    let file = dir.path().join("large.jsonl");
+    std::fs::write(&file, serde_json::to_string(&record)?)?;
+    let target = dir.path().join("target.redb");
+    ok(&target, &["import", file.to_str().ok_or("path")?])?;
+    let id = record["executionId"].as_str().ok_or("id")?;
+    let shown = json(&ok(&target, &["--json", "show", id])?)?;
+    assert_eq!(shown["inputs"]["document"].as_str().map(str::len), Some(50_000));
+    Ok(())
+}
+
+#[test]
 fn bad_ids_and_files_are_clear_errors() -> TestResult {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("h.redb");

@@ -41,7 +41,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         // Compaction needs the file to itself: no handle may be open.
         return maintain::compact(&cli.db, &mut out);
     }
-    let storage = RedbStorage::open(&cli.db)?;
+    // An import restores what was exported: values are kept whole, not truncated.
+    let storage = RedbStorage::builder().max_value_size_bytes(None).open(&cli.db)?;
     match &cli.command {
         Command::Stats => inspect::stats(&storage, &mut out),
         Command::List(args) => inspect::list(&storage, args, &mut out),
