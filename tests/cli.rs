@@ -100,6 +100,9 @@ fn demo_then_stats_list_show_and_audit() -> TestResult {
     }
     assert!((30..60).contains(&with_viz), "some runs record their DAG: {with_viz} of 60");
 
+    let prefix = id.get(..8).ok_or("short id")?;
+    assert_eq!(json(&ok(&db, &["--json", "show", prefix])?)?["executionId"], id, "unique prefix");
+    assert_eq!(ok(&db, &["audit", prefix])?, ok(&db, &["audit", id])?);
     let timeline = json(&ok(&db, &["--json", "audit", id])?)?;
     let events = timeline.as_array().ok_or("audit is an array")?;
     assert_eq!(events.first().map(|e| &e["eventType"]), Some(&"execution.started".into()));
@@ -194,6 +197,10 @@ fn import_spans_several_chunks_and_skips_only_bad_lines() -> TestResult {
     assert_eq!(json(&ok(&target, &["--json", "stats"])?)?["totalExecutions"], 1_201);
     let shown = json(&ok(&target, &["--json", "show", "run-0701"])?)?;
     assert_eq!(shown["dagName"], template["dagName"]);
+    // A prefix of several ids (run-1200 to run-1202) names none of them.
+    let stderr = fails(&target, &["show", "run-120"])?;
+    assert!(stderr.contains("several executions have ids starting with \"run-120\""), "{stderr}");
+    assert!(fails(&target, &["audit", "run-0701"])?.contains("kept by UUID"));
     Ok(())
 }
 
@@ -224,7 +231,7 @@ fn bad_ids_and_files_are_clear_errors() -> TestResult {
     ok(&db, &["demo", "--runs", "1"])?;
     let stderr = fails(&db, &["show", "no-such-id"])?;
     assert!(stderr.starts_with("error: ") && stderr.contains("no-such-id"), "{stderr}");
-    assert!(fails(&db, &["audit", "not-a-uuid"])?.contains("UUID"));
+    assert!(fails(&db, &["audit", "not-a-uuid"])?.contains("no execution with id \"not-a-uuid\""));
     let unknown = "00000000-0000-4000-8000-000000000000";
     assert!(fails(&db, &["audit", unknown])?.contains("no execution and no audit events"));
     let missing = dir.path().join("missing/dir/h.redb");

@@ -28,12 +28,12 @@ pub enum Command {
     List(ListArgs),
     /// One run: record, node results, DAG summary.
     Show {
-        /// The execution id.
+        /// The execution id, or a prefix that names one run.
         id: String,
     },
     /// The audit timeline of one run.
     Audit {
-        /// The execution id (a UUID).
+        /// The execution id (a UUID), or a prefix that names one run.
         id: String,
     },
     /// Every run (or, with --audit, every audit event) as JSON Lines in Constellation's shape.

@@ -8,6 +8,7 @@ use execstore::{
 use uuid::Uuid;
 
 use crate::args::ListArgs;
+use crate::ids;
 use crate::output::{duration, or_dash, timestamp, Cell, Out};
 
 pub fn stats(storage: &RedbStorage, out: &mut Out) -> anyhow::Result<()> {
@@ -67,7 +68,8 @@ pub fn summaries_table(page: &[ExecutionSummary], out: &mut Out) -> anyhow::Resu
 }
 
 pub fn show(storage: &RedbStorage, id: &str, out: &mut Out) -> anyhow::Result<()> {
-    let record = storage.get(id)?.ok_or_else(|| anyhow!("no execution with id {id:?}"))?;
+    let id = ids::resolve(storage, id)?;
+    let record = storage.get(&id)?.ok_or_else(|| anyhow!("no execution with id {id:?}"))?;
     if out.json {
         return out.json_pretty(record.as_ref());
     }
@@ -153,13 +155,12 @@ fn dag(record: &StoredExecution, out: &mut Out) -> anyhow::Result<()> {
 }
 
 pub fn audit(storage: &RedbStorage, id: &str, out: &mut Out) -> anyhow::Result<()> {
-    let execution_id =
-        Uuid::parse_str(id).with_context(|| format!("audit ids are UUIDs, {id:?} is not one"))?;
+    let execution_id = audit_id(storage, id)?;
     let log = storage.audit_log(AuditConfig::default())?;
     let events = log.events_for(execution_id)?;
     log.close()?;
     // A run stored without a listener (imported, say) has no events: that is not an error.
-    if events.is_empty() && storage.get(id)?.is_none() {
+    if events.is_empty() && storage.get(&execution_id.to_string())?.is_none() {
         return Err(anyhow!("no execution and no audit events with id {execution_id}"));
     }
     if out.json {
@@ -170,6 +171,17 @@ pub fn audit(storage: &RedbStorage, id: &str, out: &mut Out) -> anyhow::Result<(
         return Ok(());
     }
     timeline(&events, out)
+}
+
+/// The run whose events to show: a stored run (by id or prefix), or any UUID, since
+/// events outlive a pruned run.
+fn audit_id(storage: &RedbStorage, given: &str) -> anyhow::Result<Uuid> {
+    let id = match ids::resolve(storage, given) {
+        Ok(id) => id,
+        Err(error) => return Uuid::parse_str(given).map_err(|_| error),
+    };
+    Uuid::parse_str(&id)
+        .with_context(|| format!("execution {id:?} has no audit events: they are kept by UUID"))
 }
 
 fn timeline(events: &[AuditEvent], out: &mut Out) -> anyhow::Result<()> {

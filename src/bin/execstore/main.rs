@@ -3,6 +3,7 @@
 mod args;
 mod demo;
 mod export;
+mod ids;
 mod import;
 mod inspect;
 mod maintain;
