@@ -2,6 +2,7 @@
 #![cfg(feature = "cli")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -24,6 +25,20 @@ fn ok(db: &Path, args: &[&str]) -> Result<String, Box<dyn std::error::Error>> {
     assert!(output.status.success(), "{args:?} failed: {stderr}");
     assert!(stderr.is_empty(), "{args:?} wrote to stderr: {stderr}");
     Ok(String::from_utf8(output.stdout)?)
+}
+
+/// `execstore --db DB import -` with `input` on its standard input.
+fn import_from_stdin(db: &Path, input: &[u8]) -> Result<Output, Box<dyn std::error::Error>> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_execstore"))
+        .arg("--db")
+        .arg(db)
+        .args(["import", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().ok_or("stdin")?.write_all(input)?;
+    Ok(child.wait_with_output()?)
 }
 
 /// Runs a command that must fail and returns its standard error.
@@ -127,6 +142,13 @@ fn export_import_export_is_identical() -> TestResult {
     let report = ok(&second, &["import", file.to_str().ok_or("path")?])?;
     assert!(report.contains("imported 40"), "{report}");
     assert_eq!(ok(&second, &["export"])?, exported);
+    let third = dir.path().join("c.redb");
+    let piped = import_from_stdin(&third, exported.as_bytes())?;
+    assert!(piped.status.success() && piped.stderr.is_empty(), "{piped:?}");
+    assert_eq!(ok(&third, &["export"])?, exported);
+    let piped = import_from_stdin(&third, b"{\"executionId\": 7}\n")?;
+    assert_eq!(piped.status.code(), Some(1));
+    assert!(String::from_utf8(piped.stderr)?.contains("standard input: line 1: skipped: "));
     let imported_id = json(exported.lines().next().ok_or("a line")?)?["executionId"].clone();
     let imported_id = imported_id.as_str().ok_or("id")?;
     assert!(ok(&second, &["audit", imported_id])?.contains("no audit events recorded"));

@@ -40,7 +40,7 @@ pub enum Command {
     Export(ExportArgs),
     /// Runs from JSON Lines or a JSON array, as Constellation's HTTP API returns them.
     Import {
-        /// The file to read.
+        /// The file to read; `-` reads standard input.
         file: PathBuf,
     },
     /// Remove old runs.

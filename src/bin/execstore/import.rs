@@ -16,6 +16,9 @@ use crate::output::{progress_bytes, Out};
 /// Records per import transaction.
 const CHUNK: usize = 500;
 
+/// The file name that means standard input.
+const STDIN: &str = "-";
+
 /// An input record that was skipped, with where it was.
 #[derive(Serialize)]
 struct Rejected {
@@ -42,8 +45,7 @@ struct Importer<'a> {
 }
 
 pub fn import(storage: &RedbStorage, file: &Path, out: &mut Out) -> anyhow::Result<()> {
-    let mut input = BufReader::new(File::open(file).map_err(|e| io_error(file, e))?);
-    let bar = progress_bytes(std::fs::metadata(file).map_or(0, |m| m.len()), "import");
+    let (mut input, bar) = open(file)?;
     let mut importer = if starts_with_bracket(&mut input).map_err(|e| io_error(file, e))? {
         let mut importer = Importer::new(storage, file, "element");
         import_array(input, &mut importer)?;
@@ -56,6 +58,16 @@ pub fn import(storage: &RedbStorage, file: &Path, out: &mut Out) -> anyhow::Resu
     importer.flush()?;
     bar.finish_and_clear();
     importer.report(out)
+}
+
+/// The input and a progress bar over its bytes; `-` is standard input, of unknown length.
+fn open(file: &Path) -> anyhow::Result<(Box<dyn BufRead>, ProgressBar)> {
+    if file == Path::new(STDIN) {
+        return Ok((Box::new(io::stdin().lock()), ProgressBar::hidden()));
+    }
+    let input = BufReader::new(File::open(file).map_err(|e| io_error(file, e))?);
+    let bar = progress_bytes(std::fs::metadata(file).map_or(0, |m| m.len()), "import");
+    Ok((Box::new(input), bar))
 }
 
 fn io_error(path: &Path, source: io::Error) -> execstore::Error {
@@ -123,6 +135,15 @@ impl<'a> Importer<'a> {
         Importer { storage, file, unit, chunk: Vec::new(), imported: 0, rejected: Vec::new() }
     }
 
+    /// The input as messages name it.
+    fn source(&self) -> String {
+        if self.file == Path::new(STDIN) {
+            "standard input".to_owned()
+        } else {
+            self.file.display().to_string()
+        }
+    }
+
     /// Queues a parsed record (storing the chunk once full) or notes a rejected one.
     fn accept(&mut self, at: usize, parsed: Result<StoredExecution, String>) -> anyhow::Result<()> {
         match parsed {
@@ -142,7 +163,7 @@ impl<'a> Importer<'a> {
         let (Some(first), Some(last)) = (self.chunk.first(), self.chunk.last()) else {
             return Ok(());
         };
-        let span = format!("{}s {} to {} of {}", self.unit, first.at, last.at, self.file.display());
+        let span = format!("{}s {} to {} of {}", self.unit, first.at, last.at, self.source());
         let records = std::mem::take(&mut self.chunk).into_iter().map(|p| p.record).collect();
         let stored = self.storage.store_many(records).with_context(|| {
             format!("{span} were not imported ({} imported before them)", self.imported)
@@ -156,7 +177,7 @@ impl<'a> Importer<'a> {
         let mut stderr = io::stderr().lock();
         for Rejected { at, reason } in &self.rejected {
             // A closed stderr must not hide the summary on stdout.
-            let _ = writeln!(stderr, "{}: {at}: skipped: {reason}", self.file.display());
+            let _ = writeln!(stderr, "{}: {at}: skipped: {reason}", self.source());
         }
         let failed = self.rejected.len();
         if out.json {
