@@ -70,6 +70,8 @@ fn start_time(now: i64, i: usize, runs: usize, rng: &mut StdRng) -> i64 {
     now - ago - 60_000 - rng.random_range(0..1_000)
 }
 
+/// One run as an engine records it: stored when it starts, its modules, then one update
+/// with the outcome, and the lifecycle events around them.
 fn simulate_run(
     storage: &RedbStorage,
     listener: &dyn ExecutionListener,
@@ -78,55 +80,62 @@ fn simulate_run(
     ending: Ending,
     rng: &mut StdRng,
 ) -> anyhow::Result<()> {
+    let run = new_run(dag, start, rng);
+    let run_id = Uuid::parse_str(&run.execution_id)?;
+    let id = storage.store(run)?;
+    listener.on_execution_start(run_id, dag.name);
+    let (nodes, elapsed) = run_modules(listener, run_id, dag, &ending, rng);
+    let completed = matches!(ending, Ending::Completed);
+    // Like a real engine, not every run records its visualization.
+    let viz = rng.random_bool(0.8).then(|| viz::visualize(dag, &nodes, completed));
+    let outputs = completed.then(|| outputs(rng));
+    let (status, end_time) = match ending {
+        Ending::StillRunning => (ExecutionStatus::Running, None),
+        Ending::Completed => (ExecutionStatus::Completed, Some(start + elapsed)),
+        Ending::Failed(_) | Ending::Cancelled => (ExecutionStatus::Failed, Some(start + elapsed)),
+    };
+    storage.update(&id, &mut |stored| {
+        stored.status = status;
+        stored.end_time = end_time;
+        stored.node_results = nodes.clone();
+        stored.dag_viz_ir = viz.clone();
+        stored.outputs = outputs.clone();
+    })?;
+    report_end(listener, run_id, dag.name, &ending, elapsed as u64);
+    Ok(())
+}
+
+/// A run as it starts: Running, with its inputs.
+fn new_run(dag: &Dag, start: i64, rng: &mut StdRng) -> StoredExecution {
+    let region = ["eu-west-1", "us-east-1", "ap-south-1"][rng.random_range(0..3)];
     let inputs = BTreeMap::from([
         ("batchSize".to_owned(), json!(rng.random_range(100..10_000))),
-        (
-            "region".to_owned(),
-            json!(["eu-west-1", "us-east-1", "ap-south-1"][rng.random_range(0..3)]),
-        ),
+        ("region".to_owned(), json!(region)),
     ]);
     let source =
         [ExecutionSource::API, ExecutionSource::Dashboard, ExecutionSource::VSCodeExtension]
             [rng.random_range(0..3)];
     let mut run = StoredExecution::new(dag.name, Some(dag.script.to_owned()), inputs, source);
     run.start_time = start;
-    let run_id = Uuid::parse_str(&run.execution_id)?;
-    storage.store(run.clone())?;
-    listener.on_execution_start(run_id, dag.name);
-    let (nodes, elapsed) = run_modules(listener, run_id, dag, &ending, rng);
-    // Like a real engine, not every run records its visualization.
-    if rng.random_bool(0.8) {
-        run.dag_viz_ir = Some(viz::visualize(dag, &nodes, matches!(ending, Ending::Completed)));
-    }
-    run.node_results = nodes;
+    run
+}
+
+fn outputs(rng: &mut StdRng) -> BTreeMap<String, serde_json::Value> {
+    let checksum = format!("{:016x}", rng.random::<u64>());
+    BTreeMap::from([
+        ("rowsWritten".to_owned(), json!(rng.random_range(90..10_000))),
+        ("summary".to_owned(), json!({"warnings": rng.random_range(0..4), "checksum": checksum})),
+    ])
+}
+
+/// The run's last event: none while it still runs.
+fn report_end(listener: &dyn ExecutionListener, run: Uuid, dag: &str, ending: &Ending, ms: u64) {
     match ending {
         Ending::StillRunning => {}
-        Ending::Cancelled => {
-            run.status = ExecutionStatus::Failed;
-            run.end_time = Some(start + elapsed);
-            listener.on_execution_cancelled(run_id, dag.name);
-        }
-        Ending::Failed(_) => {
-            run.status = ExecutionStatus::Failed;
-            run.end_time = Some(start + elapsed);
-            listener.on_execution_complete(run_id, dag.name, false, elapsed as u64);
-        }
-        Ending::Completed => {
-            run.status = ExecutionStatus::Completed;
-            run.end_time = Some(start + elapsed);
-            run.outputs = Some(BTreeMap::from([
-                ("rowsWritten".to_owned(), json!(rng.random_range(90..10_000))),
-                (
-                    "summary".to_owned(),
-                    json!({"warnings": rng.random_range(0..4), "checksum": format!("{:016x}", rng.random::<u64>())}),
-                ),
-            ]));
-            listener.on_execution_complete(run_id, dag.name, true, elapsed as u64);
-        }
+        Ending::Cancelled => listener.on_execution_cancelled(run, dag),
+        Ending::Failed(_) => listener.on_execution_complete(run, dag, false, ms),
+        Ending::Completed => listener.on_execution_complete(run, dag, true, ms),
     }
-    let finished = run;
-    storage.update(&finished.execution_id.clone(), &mut |stored| *stored = finished.clone())?;
-    Ok(())
 }
 
 /// About 10% of runs fail and 3% are cancelled; among the newest, a third still run.
