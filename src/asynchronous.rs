@@ -64,8 +64,11 @@ impl<S: ExecutionStorage + ?Sized + 'static> AsyncStorage<S> {
         operation: &'static str,
         call: impl FnOnce(&S) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        // Outside a runtime, tokio's spawn_blocking would panic: an error instead.
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| Error::Worker(format!("{operation} needs a tokio runtime: {e}")))?;
         let storage = Arc::clone(&self.storage);
-        match tokio::task::spawn_blocking(move || call(&storage)).await {
+        match runtime.spawn_blocking(move || call(&storage)).await {
             Ok(result) => result,
             Err(join) => Err(worker_error(operation, join)),
         }

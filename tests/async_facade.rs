@@ -132,3 +132,18 @@ async fn a_dropped_future_still_completes_its_write() -> TestResult {
     assert_eq!(total, 2_000);
     Ok(())
 }
+
+#[test]
+fn outside_a_runtime_a_call_is_an_error_not_a_panic() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let storage = AsyncStorage::new(MemoryStorage::default());
+    let mut call = Box::pin(storage.stats());
+    let polled = call.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    match polled {
+        Poll::Ready(Err(Error::Worker(message))) => {
+            assert!(message.contains("needs a tokio runtime"), "{message}");
+        }
+        other => panic!("expected a Worker error, got {other:?}"),
+    }
+}
