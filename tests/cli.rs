@@ -199,7 +199,7 @@ fn import_spans_several_chunks_and_skips_only_bad_lines() -> TestResult {
     let source = dir.path().join("source.redb");
     ok(&source, &["demo", "--runs", "1"])?;
     let template = json(ok(&source, &["export"])?.trim())?;
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     for i in 0..1_203 {
         let mut record = template.clone();
         record["executionId"] = format!("run-{i:04}").into();
@@ -219,6 +219,25 @@ fn import_spans_several_chunks_and_skips_only_bad_lines() -> TestResult {
     assert_eq!(json(&ok(&target, &["--json", "stats"])?)?["totalExecutions"], 1_201);
     let shown = json(&ok(&target, &["--json", "show", "run-0701"])?)?;
     assert_eq!(shown["dagName"], template["dagName"]);
+    // The same records as one JSON array: streamed too, the bad element skipped alone.
+    let array = dir.path().join("many.json");
+    // In an array only well-formed elements can be skipped: broken syntax ends the array.
+    lines.retain(|line| !line.is_empty());
+    *lines.get_mut(700).ok_or("line")? = r#"{"executionId": 7}"#.to_owned();
+    std::fs::write(&array, format!("[\n{}\n]", lines.join(",\n")))?;
+    let from_array = dir.path().join("from-array.redb");
+    let output = execstore(&from_array, &["import", array.to_str().ok_or("path")?])?;
+    let stderr = String::from_utf8(output.stderr)?;
+    assert!(stderr.contains("many.json: element 701: skipped: "), "{stderr}");
+    assert_eq!(ok(&from_array, &["export"])?, ok(&target, &["export"])?);
+    // A broken array stops at the fault, after the chunks before it.
+    let cut = dir.path().join("cut.json");
+    std::fs::write(&cut, format!("[{}", lines.get(..600).ok_or("lines")?.join(",")))?;
+    let stderr = fails(&dir.path().join("cut.redb"), &["import", cut.to_str().ok_or("path")?])?;
+    assert!(
+        stderr.contains("cut.json is not a JSON array (500 imported before the fault)"),
+        "{stderr}"
+    );
     // A prefix of several ids (run-1200 to run-1202) names none of them.
     let stderr = fails(&target, &["show", "run-120"])?;
     assert!(stderr.contains("several executions have ids starting with \"run-120\""), "{stderr}");

@@ -1,5 +1,7 @@
-//! `import FILE`: JSON Lines (streamed, chunk by chunk) or a JSON array, as Constellation's
-//! HTTP API returns records.
+//! `import FILE`: JSON Lines, or a JSON array as Constellation's HTTP API returns records;
+//! both are streamed and stored chunk by chunk.
+
+mod array;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -48,11 +50,11 @@ pub fn import(storage: &RedbStorage, file: &Path, out: &mut Out) -> anyhow::Resu
     let (mut input, bar) = open(file)?;
     let mut importer = if starts_with_bracket(&mut input).map_err(|e| io_error(file, e))? {
         let mut importer = Importer::new(storage, file, "element");
-        import_array(input, &mut importer)?;
+        array::import_array(input, &mut importer)?;
         importer
     } else {
         let mut importer = Importer::new(storage, file, "line");
-        import_lines(input, &mut importer, &bar)?;
+        import_lines(input, &mut importer)?;
         importer
     };
     importer.flush()?;
@@ -67,7 +69,7 @@ fn open(file: &Path) -> anyhow::Result<(Box<dyn BufRead>, ProgressBar)> {
     }
     let input = BufReader::new(File::open(file).map_err(|e| io_error(file, e))?);
     let bar = progress_bytes(std::fs::metadata(file).map_or(0, |m| m.len()), "import");
-    Ok((Box::new(input), bar))
+    Ok((Box::new(bar.wrap_read(input)), bar))
 }
 
 fn io_error(path: &Path, source: io::Error) -> execstore::Error {
@@ -82,30 +84,14 @@ fn starts_with_bracket(input: &mut impl BufRead) -> io::Result<bool> {
 
 /// JSON Lines: every non-blank line is one record, parsed on its own, so a bad line is
 /// skipped alone; the file is read as it is stored, never whole.
-fn import_lines(
-    input: impl BufRead,
-    importer: &mut Importer<'_>,
-    bar: &ProgressBar,
-) -> anyhow::Result<()> {
+fn import_lines(input: impl BufRead, importer: &mut Importer<'_>) -> anyhow::Result<()> {
     for (index, line) in input.split(b'\n').enumerate() {
         let line = line.map_err(|e| io_error(importer.file, e))?;
-        bar.inc(line.len() as u64 + 1);
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let parsed = serde_json::from_slice(line).map_err(|e| reason(&e)).and_then(checked);
-        importer.accept(index + 1, parsed)?;
-    }
-    Ok(())
-}
-
-/// A JSON array, as one HTTP response: elements that are not records are skipped alone.
-fn import_array(input: impl io::Read, importer: &mut Importer<'_>) -> anyhow::Result<()> {
-    let values: Vec<serde_json::Value> = serde_json::from_reader(input)
-        .with_context(|| format!("{} is not a JSON array", importer.file.display()))?;
-    for (index, value) in values.into_iter().enumerate() {
-        let parsed = serde_json::from_value(value).map_err(|e| reason(&e)).and_then(checked);
         importer.accept(index + 1, parsed)?;
     }
     Ok(())
