@@ -67,9 +67,10 @@ fn open(file: &Path) -> anyhow::Result<(Box<dyn BufRead>, ProgressBar)> {
     if file == Path::new(STDIN) {
         return Ok((Box::new(io::stdin().lock()), ProgressBar::hidden()));
     }
-    let input = BufReader::new(File::open(file).map_err(|e| io_error(file, e))?);
+    let input = File::open(file).map_err(|e| io_error(file, e))?;
     let bar = progress_bytes(std::fs::metadata(file).map_or(0, |m| m.len()), "import");
-    Ok((Box::new(bar.wrap_read(input)), bar))
+    // The buffer outside the bar: serde_json reads byte by byte, the bar sees whole blocks.
+    Ok((Box::new(BufReader::new(bar.wrap_read(input))), bar))
 }
 
 fn io_error(path: &Path, source: io::Error) -> execstore::Error {
