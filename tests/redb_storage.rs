@@ -352,3 +352,19 @@ fn deep_offsets_match_the_full_order() -> TestResult {
     storage.verify()?;
     Ok(())
 }
+
+#[test]
+fn the_journal_lives_while_the_store_is_open_and_goes_with_a_clean_close() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let journal = path.with_file_name("history.redb-journal");
+    let storage = RedbStorage::open(&path)?;
+    storage.store(execution("kept", 1, None))?;
+    assert!(journal.exists());
+    let clone = storage.clone();
+    drop(storage);
+    assert!(journal.exists(), "a clone still has the store open");
+    drop(clone);
+    assert!(!journal.exists());
+    assert!(RedbStorage::open(&path)?.get("kept")?.is_some());
+    Ok(())
+}

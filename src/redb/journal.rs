@@ -133,6 +133,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Deletes the file after a final checkpoint, as SQLite does its `-wal` on a clean close.
+    pub(crate) fn remove(self) -> Result<()> {
+        drop(self.file);
+        std::fs::remove_file(&self.path).map_err(|e| Error::io(&self.path, e))
+    }
+
     /// Bytes in the file.
     pub(crate) fn len(&self) -> u64 {
         self.len

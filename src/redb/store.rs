@@ -342,9 +342,13 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // A clean close leaves nothing to replay; should it fail, the next open replays.
-        if self.journal.is_some() {
-            let _ = self.checkpoint();
+        // A clean close leaves nothing to replay and no journal file; should the checkpoint
+        // fail, the journal stays and the next open replays it.
+        if let Some(journal) = self.journal.take() {
+            let state = journal.into_inner().unwrap_or_else(PoisonError::into_inner);
+            if !state.broken && self.checkpoint().is_ok() {
+                let _ = state.journal.remove();
+            }
         }
     }
 }
