@@ -4,71 +4,22 @@
 //! typed errors, not panics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use execstore::{AuditConfig, AuditEvent, AuditLog, Error, ExecutionListener, RedbStorage};
-use redb::backends::InMemoryBackend;
-use redb::{ReadableTable, StorageBackend, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 use uuid::Uuid;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+#[path = "support/mod.rs"]
+mod support;
 
-/// In memory; while `failing` is on, writes, resizes and syncs fail; each unit of
-/// `failing_syncs` fails one sync only, the writes before it landing.
-#[derive(Debug, Default)]
-struct Disk {
-    inner: InMemoryBackend,
-    failing: Arc<AtomicBool>,
-    failing_syncs: Arc<AtomicU64>,
-}
+use support::faulty::FaultyBackend;
+use support::TestResult;
 
-impl Disk {
-    fn check(&self) -> io::Result<()> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(io::Error::other("injected fault: no space left on device"));
-        }
-        Ok(())
-    }
-}
-
-impl StorageBackend for Disk {
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-
-    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
-        self.inner.read(offset, out)
-    }
-
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.check()?;
-        self.inner.set_len(len)
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        self.check()?;
-        let once = self
-            .failing_syncs
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if once.is_ok() {
-            return Err(io::Error::other("injected fault: sync failed"));
-        }
-        self.inner.sync_data()
-    }
-
-    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.check()?;
-        self.inner.write(offset, data)
-    }
-}
-
-fn disk() -> (Disk, Arc<AtomicBool>, Arc<AtomicU64>) {
-    let disk = Disk::default();
-    let (failing, syncs) = (Arc::clone(&disk.failing), Arc::clone(&disk.failing_syncs));
-    (disk, failing, syncs)
+fn disk() -> (FaultyBackend, Arc<AtomicBool>, Arc<AtomicU64>) {
+    FaultyBackend::with_sync_faults()
 }
 
 /// Batches that end only at a flush (or 4,096 events): what fails together is known.
