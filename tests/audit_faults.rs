@@ -22,7 +22,7 @@ fn disk() -> (FaultyBackend, Arc<AtomicBool>, Arc<AtomicU64>) {
     FaultyBackend::with_sync_faults()
 }
 
-/// Batches that end only at a flush (or 4,096 events): what fails together is known.
+/// Batches that end only at a flush (or `max_batch` events): what fails together is known.
 fn batch_per_flush() -> AuditConfig {
     AuditConfig { max_delay: Duration::from_secs(30), ..AuditConfig::default() }
 }

@@ -17,7 +17,7 @@ pub enum OverflowPolicy {
 pub struct AuditConfig {
     /// Events the queue holds before the overflow policy applies (default 65,536).
     pub queue_capacity: usize,
-    /// Most events committed in one write transaction (default 4,096).
+    /// Most events committed in one write transaction (default 16,384).
     pub max_batch: usize,
     /// Longest the writer waits for more events before committing a batch (default 2 ms).
     pub max_delay: Duration,
@@ -29,7 +29,7 @@ impl Default for AuditConfig {
     fn default() -> Self {
         AuditConfig {
             queue_capacity: 65_536,
-            max_batch: 4_096,
+            max_batch: 16_384,
             max_delay: Duration::from_millis(2),
             overflow: OverflowPolicy::Block,
         }
