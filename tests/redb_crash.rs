@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use execstore::{ExecutionStatus, ExecutionStorage, RedbStorage};
+use execstore::{Durability, ExecutionStatus, ExecutionStorage, RedbStorage};
 use serde_json::json;
 use support::{execution, TestResult};
 
@@ -134,7 +134,10 @@ fn record_ack(ack: &str, expected: &mut BTreeMap<String, Expected>) -> TestResul
 }
 
 fn check_after_crash(path: &std::path::Path, expected: &BTreeMap<String, Expected>) -> TestResult {
-    let storage = RedbStorage::open(path)?;
+    check_reopened(RedbStorage::open(path)?, expected)
+}
+
+fn check_reopened(storage: RedbStorage, expected: &BTreeMap<String, Expected>) -> TestResult {
     for (id, state) in expected {
         let record = storage.get(id)?;
         match state {
@@ -154,4 +157,19 @@ fn check_after_crash(path: &std::path::Path, expected: &BTreeMap<String, Expecte
     let moved = storage.list_by_script("moved.cst", usize::MAX)?;
     assert!(moved.iter().all(|s| s.status == ExecutionStatus::Failed));
     Ok(())
+}
+
+/// A journal left by a crash is replayed even when the file is next opened without
+/// journaling (`Durability::Eventual`), and is then gone.
+#[test]
+fn a_crash_journal_is_replayed_by_an_eventual_open_too() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("crash.redb");
+    let mut expected = BTreeMap::new();
+    run_child_until_killed(&path, 0, 40, &mut expected)?;
+    let journal = path.with_file_name("crash.redb-journal");
+    assert!(journal.exists(), "the killed writer left its journal");
+    let storage = RedbStorage::builder().durability(Durability::Eventual).open(&path)?;
+    assert!(!journal.exists());
+    check_reopened(storage, &expected)
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::store::{RedbStorage, Settings};
+use super::store::{JournalMode, RedbStorage, Settings};
 use crate::error::Result;
 
 /// When a write is on disk.
@@ -86,8 +86,11 @@ impl RedbStorageBuilder {
     pub fn open(self, path: impl AsRef<Path>) -> Result<RedbStorage> {
         let path = path.as_ref();
         let db = super::open_database(path, &redb::Builder::new())?;
-        let journaled = self.settings.durability == Durability::Immediate;
-        RedbStorage::from_database(db, path.to_path_buf(), self.settings, journaled)
+        let mode = match self.settings.durability {
+            Durability::Immediate => JournalMode::Write,
+            Durability::Eventual => JournalMode::RecoverOnly,
+        };
+        RedbStorage::from_database(db, path.to_path_buf(), self.settings, mode)
     }
 
     /// Opens a database on a caller-supplied redb storage backend (an in-memory or
@@ -95,6 +98,6 @@ impl RedbStorageBuilder {
     pub fn open_with_backend(self, backend: impl redb::StorageBackend) -> Result<RedbStorage> {
         let db = super::open_backend(backend, &redb::Builder::new())?;
         let path = Path::new(super::open::CUSTOM_BACKEND).to_path_buf();
-        RedbStorage::from_database(db, path, self.settings, false)
+        RedbStorage::from_database(db, path, self.settings, JournalMode::Absent)
     }
 }

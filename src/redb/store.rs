@@ -42,6 +42,17 @@ struct Inner {
     journal: Option<Mutex<JournalState>>,
 }
 
+/// How a store uses the journal file beside its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JournalMode {
+    /// Durable writes go through the journal ([`Durability::Immediate`] on a file).
+    Write,
+    /// No journaling ([`Durability::Eventual`]), but one left by a crash is replayed.
+    RecoverOnly,
+    /// No file to put one beside (a custom storage backend).
+    Absent,
+}
+
 /// The journal and where its numbering stands.
 struct JournalState {
     journal: Journal,
@@ -115,15 +126,25 @@ impl RedbStorage {
         RedbStorageBuilder::default()
     }
 
-    /// A store over an open database; `journaled` for a file opened with
-    /// [`Durability::Immediate`], whose journal is then replayed and checkpointed.
+    /// A store over an open database. A journal left by an earlier handle is replayed in
+    /// every mode but [`JournalMode::Absent`].
     pub(crate) fn from_database(
         db: Database,
         path: PathBuf,
         settings: Settings,
-        journaled: bool,
+        mode: JournalMode,
     ) -> Result<Self> {
-        let journal = if journaled { Some(Mutex::new(recover(&db, &path)?)) } else { None };
+        let journal = match mode {
+            JournalMode::Write => Some(Mutex::new(recover(&db, &path)?)),
+            JournalMode::RecoverOnly => {
+                let leftover = journal::path_for(&path);
+                if leftover.exists() {
+                    recover(&db, &path)?.journal.remove()?;
+                }
+                None
+            }
+            JournalMode::Absent => None,
+        };
         let inner = Inner {
             db: Arc::new(db),
             path,
