@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::sqlite::{configure, SqlResult};
-use super::workload::{mix, DAG_NAMES};
+use super::workload::{mix, DAG_NAMES, MODULES};
 
 /// Modules an execution runs: each gives a start and a completion event.
 pub const MODULES_PER_EXECUTION: u64 = 8;
@@ -29,17 +29,6 @@ pub enum Event {
     ExecutionCompleted { execution: Uuid, dag: &'static str, succeeded: bool, duration_ms: u64 },
 }
 
-const MODULE_NAMES: [&str; 8] = [
-    "FetchCustomer",
-    "LoadHistory",
-    "Normalize",
-    "ScoreModel",
-    "ApplyRules",
-    "Enrich",
-    "Aggregate",
-    "Publish",
-];
-
 /// Event `i` of the stream (executions one after another).
 pub fn event(i: u64) -> Event {
     let run = i / EVENTS_PER_EXECUTION;
@@ -48,7 +37,7 @@ pub fn event(i: u64) -> Event {
     let dag = DAG_NAMES.get((run % 20) as usize).copied().unwrap_or("dag");
     let module_index = step.saturating_sub(1) / 2;
     let module = Uuid::from_u64_pair(mix(run), module_index);
-    let name = MODULE_NAMES.get(module_index as usize).copied().unwrap_or("Module");
+    let name = MODULES.get(module_index as usize).copied().unwrap_or("Module");
     match step {
         0 => Event::ExecutionStarted { execution, dag },
         s if s == EVENTS_PER_EXECUTION - 1 => Event::ExecutionCompleted {

@@ -41,7 +41,8 @@ pub const SCRIPT_COUNT: u64 = 50;
 /// 2026-01-01T00:00:00Z in epoch millis: record 0 starts here.
 pub const BASE_TIME: i64 = 1_767_225_600_000;
 
-const MODULES: [&str; 8] = [
+/// The modules of every DAG, in order: node results and audit events name them.
+pub const MODULES: [&str; 8] = [
     "FetchCustomer",
     "LoadHistory",
     "Normalize",
