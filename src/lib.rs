@@ -13,6 +13,7 @@ mod listener;
 mod memory;
 mod model;
 mod redb;
+mod retention;
 mod storage;
 mod viz;
 
@@ -33,7 +34,8 @@ pub use viz::{
     VizMetadata, VizNode, VizStatus,
 };
 // The redb backend.
-pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder};
+pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder, PRUNE_BATCH};
+pub use retention::{PruneReport, RetentionPolicy};
 // The listener SPI and the audit log.
 pub use audit::{AuditConfig, AuditEvent, AuditEventKind, AuditLog, OverflowPolicy};
 pub use listener::{CompositeListener, ExecutionListener, NoopListener};

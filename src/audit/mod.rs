@@ -5,6 +5,7 @@ mod commit;
 mod config;
 mod event;
 mod query;
+pub(crate) mod retention;
 mod slot;
 mod writer;
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::store::{JournalMode, RedbStorage, Settings};
 use crate::error::Result;
+use crate::retention::RetentionPolicy;
 
 /// When a write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,8 +41,7 @@ impl Default for RedbStorageBuilder {
         RedbStorageBuilder {
             settings: Settings {
                 cache_capacity: DEFAULT_CACHE_CAPACITY,
-                max_executions: None,
-                max_age: None,
+                retention: RetentionPolicy::default(),
                 max_value_size_bytes: Some(DEFAULT_MAX_VALUE_SIZE_BYTES),
                 durability: Durability::Immediate,
             },
@@ -59,13 +59,21 @@ impl RedbStorageBuilder {
     /// Keep at most this many executions, removing the oldest by start time past it
     /// (default `None`: unbounded). `Some(0)` is treated as `Some(1)`.
     pub fn max_executions(mut self, max: Option<usize>) -> Self {
-        self.settings.max_executions = max.map(|n| n.max(1));
+        self.settings.retention.set_max_executions(max.map(|n| n as u64));
         self
     }
 
-    /// Remove executions whose start time is older than now minus `age` (default `None`).
+    /// Remove executions whose start time is older than now minus `age`, whatever their
+    /// status (default `None`).
     pub fn max_age(mut self, age: Option<Duration>) -> Self {
-        self.settings.max_age = age;
+        self.settings.retention.set_max_age_all(age);
+        self
+    }
+
+    /// The whole retention policy (default: keep everything); replaces what
+    /// [`max_executions`](Self::max_executions) and [`max_age`](Self::max_age) set.
+    pub fn retention(mut self, policy: RetentionPolicy) -> Self {
+        self.settings.retention = policy;
         self
     }
 

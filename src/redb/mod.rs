@@ -1,13 +1,18 @@
 //! `RedbStorage`: execution history in one redb file.
 
+mod background;
 mod builder;
 mod cache;
 pub(crate) mod codec;
+mod evict;
+mod fields;
 mod group;
 mod journal;
 mod minutes;
 pub(crate) mod open;
 mod read;
+mod retain;
+mod scripts;
 mod store;
 mod tables;
 mod verify;
@@ -15,5 +20,5 @@ mod write;
 
 pub use builder::{Durability, RedbStorageBuilder};
 pub(crate) use open::{open_backend, open_database};
-pub use store::RedbStorage;
+pub use store::{RedbStorage, PRUNE_BATCH};
 pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION};

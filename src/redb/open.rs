@@ -77,7 +77,11 @@ pub(crate) fn open_error(path: &Path, err: DatabaseError) -> Error {
 /// other tables but no version is foreign.
 fn check_schema(db: &Database, path: &Path) -> Result<()> {
     match read_schema_version(db, path)? {
-        Some(found) if found == SCHEMA_VERSION => super::minutes::ensure(db),
+        Some(found) if found == SCHEMA_VERSION => {
+            super::minutes::ensure(db)?;
+            super::fields::ensure(db)?;
+            super::scripts::ensure(db)
+        }
         Some(found) => Err(Error::SchemaVersion {
             path: path.to_path_buf(),
             found: u32::try_from(found).unwrap_or(u32::MAX),

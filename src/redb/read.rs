@@ -10,7 +10,9 @@ use super::minutes;
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use super::write::JOURNAL_SEQ_KEY;
 use crate::error::{Result, StorageResultExt};
-use crate::model::{ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution};
+use crate::model::{
+    ExecutionSource, ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution,
+};
 use crate::storage::page_vec;
 
 /// Where a record sits in the indexes and counters. Decodes from a record's or a summary's
@@ -18,6 +20,8 @@ use crate::storage::page_vec;
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Locator {
+    pub(crate) dag_name: String,
+    pub(crate) source: ExecutionSource,
     #[serde(default)]
     pub(crate) script_path: Option<String>,
     pub(crate) start_time: i64,

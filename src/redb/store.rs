@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase};
 
+use super::background::{Keeper, Wake};
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::group::CommitQueue;
@@ -15,11 +16,15 @@ use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
+use crate::retention::{cutoff, PruneReport, RetentionPolicy};
 use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
 
 /// How many records one retention transaction removes at most, so a large prune holds
 /// the write lock for milliseconds at a time, not seconds.
-pub(crate) const PRUNE_BATCH: u64 = 2_000;
+pub const PRUNE_BATCH: u64 = 2_000;
+
+/// How many audit chunks one retention transaction removes or rewrites at most.
+const AUDIT_BATCH: u64 = 64;
 
 /// Execution history in one redb file: durable, indexed, with a read-through cache.
 ///
@@ -27,6 +32,8 @@ pub(crate) const PRUNE_BATCH: u64 = 2_000;
 #[derive(Clone)]
 pub struct RedbStorage {
     inner: Arc<Inner>,
+    /// Stops the retention thread with the last caller handle; `None` in the thread's own.
+    _keeper: Option<Arc<Keeper>>,
 }
 
 struct Inner {
@@ -40,6 +47,8 @@ struct Inner {
     commits: CommitQueue<WriteOp, Outcome>,
     /// Present when writes are made durable through the journal (see `journal.rs`).
     journal: Option<Mutex<JournalState>>,
+    /// Present when the policy has limits the retention thread applies.
+    background: Option<Arc<Wake>>,
 }
 
 /// How a store uses the journal file beside its database.
@@ -100,8 +109,7 @@ impl WriteOp {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) cache_capacity: usize,
-    pub(crate) max_executions: Option<usize>,
-    pub(crate) max_age: Option<Duration>,
+    pub(crate) retention: RetentionPolicy,
     pub(crate) max_value_size_bytes: Option<usize>,
     pub(crate) durability: Durability,
 }
@@ -145,6 +153,7 @@ impl RedbStorage {
             }
             JournalMode::Absent => None,
         };
+        let background = settings.retention.needs_background().then(Arc::default);
         let inner = Inner {
             db: Arc::new(db),
             path,
@@ -153,10 +162,15 @@ impl RedbStorage {
             write_lock: Mutex::new(()),
             commits: CommitQueue::new(),
             journal,
+            background,
         };
-        let storage = RedbStorage { inner: Arc::new(inner) };
+        let storage = RedbStorage { inner: Arc::new(inner), _keeper: None };
         storage.prune()?;
-        Ok(storage)
+        let keeper = match &storage.inner.background {
+            Some(wake) => Some(Arc::new(Keeper::spawn(storage.clone(), Arc::clone(wake))?)),
+            None => None,
+        };
+        Ok(RedbStorage { _keeper: keeper, ..storage })
     }
 
     /// The file this handle has open.
@@ -178,23 +192,124 @@ impl RedbStorage {
         self.inner.checkpoint()
     }
 
-    /// Applies the configured `max_executions` and `max_age` now, in bounded batches;
-    /// returns how many records were removed. Writes apply them too, so this matters
-    /// after lowering a limit or for `max_age` on a quiet store.
+    /// Applies the whole [`RetentionPolicy`] now, in bounded batches; returns how many
+    /// records were removed. Writes and the retention thread apply it too, so this matters
+    /// after lowering a limit or to be done with it at a known moment.
     pub fn prune(&self) -> Result<u64> {
-        let max = self.inner.settings.max_executions.map(|n| n as u64);
-        let cutoff = self.inner.settings.max_age.map(age_cutoff);
-        self.prune_with(max, cutoff)
+        self.prune_report().map(|report| report.removed())
+    }
+
+    /// [`prune`](RedbStorage::prune), reporting what each rule removed.
+    pub fn prune_report(&self) -> Result<PruneReport> {
+        self.prune_at(now_millis())
+    }
+
+    /// Applies the policy as if the clock read `now_millis` (a simulated clock).
+    pub fn prune_at(&self, now_millis: i64) -> Result<PruneReport> {
+        self.apply_retention(&self.inner.settings.retention, now_millis)
+    }
+
+    /// Applies `policy` (not necessarily the configured one) as if the clock read
+    /// `now_millis`, in transactions of at most [`PRUNE_BATCH`] records (and a bounded
+    /// number of audit chunks) each, so other writers interleave.
+    pub fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_millis: i64,
+    ) -> Result<PruneReport> {
+        let mut report = PruneReport::default();
+        let mut scripts_after = None;
+        loop {
+            let batch = self.retention_batch(|tables| {
+                tables.prune_batch(policy, now_millis, PRUNE_BATCH, &mut scripts_after)
+            })?;
+            report.add(batch);
+            if batch.removed() < PRUNE_BATCH {
+                break;
+            }
+        }
+        if let Some(limit) = policy.size_limit() {
+            report.add(self.prune_for_size(limit)?);
+        }
+        report.add(self.prune_audit(policy.audit_age().map(|age| cutoff(now_millis, age)))?);
+        Ok(report)
+    }
+
+    /// Once a retention-thread pass that started after this call has finished: returns
+    /// its error, if it failed. Without limits for the thread (no age, size or audit-age
+    /// limit) there is no thread and this returns at once.
+    pub fn wait_for_background(&self) -> Result<()> {
+        match &self.inner.background {
+            Some(wake) => wake.wait_for_pass(),
+            None => Ok(()),
+        }
+    }
+
+    /// What the retention thread applies: the limits a write cannot check itself.
+    pub(crate) fn background_pass(&self) -> Result<()> {
+        let policy = self.inner.settings.retention.clone().without_count_limits();
+        self.apply_retention(&policy, now_millis()).map(drop)
+    }
+
+    /// One write transaction of retention work, counted in the report if it did any.
+    fn retention_batch(
+        &self,
+        body: impl FnOnce(&mut Tables<'_>) -> Result<PruneReport>,
+    ) -> Result<PruneReport> {
+        let mut batch = self.write("prune", body)?;
+        batch.transactions = u64::from(batch.work() > 0);
+        Ok(batch)
+    }
+
+    fn prune_for_size(&self, limit: u64) -> Result<PruneReport> {
+        let mut report = PruneReport::default();
+        loop {
+            let batch = self.retention_batch(|tables| {
+                let for_size = tables.prune_for_size(limit, PRUNE_BATCH)?;
+                Ok(PruneReport { for_size, ..PruneReport::default() })
+            })?;
+            report.add(batch);
+            if batch.for_size == 0 {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Audit events of removed runs, then those past `cutoff`, a bounded number of chunks
+    /// per transaction.
+    fn prune_audit(&self, cutoff: Option<i64>) -> Result<PruneReport> {
+        let mut report = PruneReport::default();
+        loop {
+            let batch = self.retention_batch(|tables| {
+                let mut chunks = crate::audit::retention::sweep_orphans(tables.txn(), AUDIT_BATCH)?;
+                if let Some(cutoff) = cutoff {
+                    let left = AUDIT_BATCH.saturating_sub(chunks);
+                    chunks +=
+                        crate::audit::retention::remove_older_than(tables.txn(), cutoff, left)?;
+                }
+                if chunks > 0 {
+                    tables.mark_changed();
+                }
+                Ok(PruneReport { audit_chunks: chunks, ..PruneReport::default() })
+            })?;
+            report.add(batch);
+            if batch.audit_chunks < AUDIT_BATCH {
+                return Ok(report);
+            }
+        }
     }
 
     /// Removes every record that started more than `age` ago; returns how many.
     pub fn prune_older_than(&self, age: Duration) -> Result<u64> {
-        self.prune_with(None, Some(age_cutoff(age)))
+        let policy = RetentionPolicy::new().max_age_all(age);
+        self.apply_retention(&policy, now_millis()).map(|report| report.removed())
     }
 
-    /// Removes all but the `keep` newest records by start time; returns how many.
+    /// Removes all but the `keep` newest records by start time (at least one is kept);
+    /// returns how many.
     pub fn keep_newest(&self, keep: usize) -> Result<u64> {
-        self.prune_with(Some(keep as u64), None)
+        let policy = RetentionPolicy::new().max_executions(keep as u64);
+        self.apply_retention(&policy, now_millis()).map(|report| report.removed())
     }
 
     /// Up to `limit` full records whose id sorts after `after` (`None`: from the first), in
@@ -227,26 +342,6 @@ impl RedbStorage {
             path: path.to_path_buf(),
             reason: format!("compaction failed: {e}"),
         })
-    }
-
-    fn prune_with(&self, max: Option<u64>, cutoff: Option<i64>) -> Result<u64> {
-        let mut removed = 0;
-        loop {
-            let batch = self.write("prune", |tables| {
-                let mut batch = 0;
-                if let Some(cutoff) = cutoff {
-                    batch += tables.evict_older_than(cutoff, PRUNE_BATCH)?;
-                }
-                if let Some(max) = max {
-                    batch += tables.evict_beyond(max, PRUNE_BATCH - batch)?;
-                }
-                Ok(batch)
-            })?;
-            removed += batch;
-            if batch < PRUNE_BATCH {
-                return Ok(removed);
-            }
-        }
     }
 
     /// Runs `body` in one write transaction, commits it, then brings the cache up to date,
@@ -330,14 +425,13 @@ impl RedbStorage {
         }
     }
 
-    /// Retention after a write: the configured limits, without a batch bound (a write
-    /// exceeds a limit by the few records it added).
+    /// Retention after a write: the count limits exactly and the age of what it wrote,
+    /// without a batch bound (a write exceeds a limit by the few records it added); the
+    /// retention thread is told there may be more to do.
     fn enforce_limits(&self, tables: &mut Tables<'_>) -> Result<()> {
-        if let Some(age) = self.inner.settings.max_age {
-            tables.evict_older_than(age_cutoff(age), u64::MAX)?;
-        }
-        if let Some(max) = self.inner.settings.max_executions {
-            tables.evict_beyond(max as u64, u64::MAX)?;
+        tables.enforce_on_write(&self.inner.settings.retention, now_millis())?;
+        if let Some(wake) = &self.inner.background {
+            wake.poke();
         }
         Ok(())
     }
@@ -420,8 +514,7 @@ fn recover(db: &Database, path: &Path) -> Result<JournalState> {
 }
 
 fn age_cutoff(age: Duration) -> i64 {
-    let age = i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
-    now_millis().saturating_sub(age)
+    cutoff(now_millis(), age)
 }
 
 impl ExecutionStorage for RedbStorage {
@@ -464,7 +557,7 @@ impl ExecutionStorage for RedbStorage {
     }
 
     fn stats(&self) -> Result<StorageStats> {
-        let max_capacity = self.inner.settings.max_executions.map(|n| n as u64);
+        let max_capacity = self.inner.settings.retention.executions_limit();
         read::stats(&self.read_txn("stats")?, max_capacity)
     }
 

@@ -33,6 +33,21 @@ pub(crate) const BY_SCRIPT: TableDefinition<(&str, i64, &str), &[u8]> =
 pub(crate) const BY_START_MINUTE: TableDefinition<i64, u64> =
     TableDefinition::new("by_start_minute");
 
+/// `by_field`: (field, value, start_time, id) → (); the record's DAG name, status and
+/// source as values of the fields below, for filters and per-status retention.
+pub(crate) const BY_FIELD: TableDefinition<(u8, &str, i64, &str), ()> =
+    TableDefinition::new("by_field");
+
+/// [`BY_FIELD`]'s field holding the DAG name.
+pub(crate) const FIELD_DAG: u8 = 0;
+/// [`BY_FIELD`]'s field holding `ExecutionStatus::as_str()`.
+pub(crate) const FIELD_STATUS: u8 = 1;
+/// [`BY_FIELD`]'s field holding `ExecutionSource::as_str()`.
+pub(crate) const FIELD_SOURCE: u8 = 2;
+
+/// `script_counts`: script_path → how many records have it, for keep-last-N per script.
+pub(crate) const SCRIPT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("script_counts");
+
 /// `audit`: seq → event.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
@@ -48,6 +63,8 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(BY_START)?;
     txn.open_table(BY_SCRIPT)?;
     txn.open_table(BY_START_MINUTE)?;
+    txn.open_table(BY_FIELD)?;
+    txn.open_table(SCRIPT_COUNTS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_EXECUTION)?;
     Ok(())

@@ -6,9 +6,11 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 use std::collections::BTreeMap;
 
 use super::codec::decode;
+use super::fields::field_values;
 use super::minutes;
 use super::read::StatusCounters;
-use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::scripts;
+use super::tables::{BY_FIELD, BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 
@@ -20,6 +22,8 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let by_start = txn.open_table(BY_START).during(OP)?;
     let by_script = txn.open_table(BY_SCRIPT).during(OP)?;
     let dag_viz = txn.open_table(DAG_VIZ).during(OP)?;
+    let by_field = txn.open_table(BY_FIELD).during(OP)?;
+    let mut per_script: BTreeMap<String, u64> = BTreeMap::new();
     let mut counted = StatusCounters::default();
     let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
     let mut scripted = 0u64;
@@ -37,6 +41,13 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
                 format!("by_script/({script}, {}, {id})", record.start_time)
             })?;
             scripted += 1;
+            *per_script.entry(script.to_owned()).or_default() += 1;
+        }
+        for (field, value) in field_values(&record.dag_name, record.status, record.source) {
+            if by_field.get((field, value, record.start_time, id)).during(OP)?.is_none() {
+                let key = format!("by_field/({field}, {value}, {}, {id})", record.start_time);
+                return Err(Error::Corrupt { key, reason: "index entry missing".to_owned() });
+            }
         }
         counted.count(record.status);
         *per_minute.entry(minutes::minute(record.start_time)).or_default() += 1;
@@ -44,6 +55,11 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let total = counted.total();
     check_len("by_start", by_start.len().during(OP)?, total)?;
     check_len("by_script", by_script.len().during(OP)?, scripted)?;
+    check_len("by_field", by_field.len().during(OP)?, total * 3)?;
+    if scripts::counts(txn)? != per_script {
+        let reason = "per-script counts differ from the records".to_owned();
+        return Err(Error::Corrupt { key: "script_counts".to_owned(), reason });
+    }
     check_dag_viz(&executions, &dag_viz)?;
     check_counters(txn, counted)?;
     if minutes::counts(txn)? != per_minute {

@@ -3,13 +3,17 @@
 
 use std::sync::Arc;
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{Table, WriteTransaction};
 
 use super::codec::{decode, encode};
+use super::fields::field_values;
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
 use super::read::{load_record, Locator, StatusCounters};
-use super::tables::{BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META};
+use super::scripts::ScriptDeltas;
+use super::tables::{
+    BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META, SCRIPT_COUNTS,
+};
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -69,17 +73,21 @@ pub(crate) const JOURNAL_SEQ_KEY: &str = "journal.seq";
 
 /// The execution tables opened in one write transaction.
 pub(crate) struct Tables<'txn> {
-    operation: &'static str,
+    txn: &'txn WriteTransaction,
+    pub(super) operation: &'static str,
     executions: Table<'txn, &'static str, &'static [u8]>,
     dag_viz: Table<'txn, &'static str, &'static [u8]>,
-    by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
-    by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
+    pub(super) by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
+    pub(super) by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
+    pub(super) by_field: Table<'txn, (u8, &'static str, i64, &'static str), ()>,
     meta: Table<'txn, &'static str, u64>,
     minutes: Table<'txn, i64, u64>,
     minute_deltas: MinuteDeltas,
+    pub(super) script_counts: Table<'txn, &'static str, u64>,
+    pub(super) script_deltas: ScriptDeltas,
     /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
     deltas: StatusDeltas,
-    changes: Changes,
+    pub(super) changes: Changes,
     /// The journal entry this transaction becomes, if the store journals.
     journal_seq: Option<u64>,
 }
@@ -91,18 +99,33 @@ impl<'txn> Tables<'txn> {
         journal_seq: Option<u64>,
     ) -> Result<Self> {
         Ok(Tables {
+            txn,
             operation,
             executions: txn.open_table(EXECUTIONS).during(operation)?,
             dag_viz: txn.open_table(DAG_VIZ).during(operation)?,
             by_start: txn.open_table(BY_START).during(operation)?,
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
+            by_field: txn.open_table(BY_FIELD).during(operation)?,
             minutes: txn.open_table(BY_START_MINUTE).during(operation)?,
             minute_deltas: MinuteDeltas::default(),
+            script_counts: txn.open_table(SCRIPT_COUNTS).during(operation)?,
+            script_deltas: ScriptDeltas::default(),
             deltas: StatusDeltas::default(),
             changes: Changes::default(),
             journal_seq,
         })
+    }
+
+    /// The transaction, for changes outside the execution tables (audit retention).
+    pub(crate) fn txn(&self) -> &'txn WriteTransaction {
+        self.txn
+    }
+
+    /// Records that the transaction changed something the execution tables do not show,
+    /// so it is committed.
+    pub(crate) fn mark_changed(&mut self) {
+        self.changes.any = true;
     }
 
     /// Applies an effect read back from the journal.
@@ -132,11 +155,12 @@ impl<'txn> Tables<'txn> {
             self.meta.insert(JOURNAL_SEQ_KEY, seq).during(self.operation)?;
         }
         self.minute_deltas.write(&mut self.minutes, self.operation)?;
+        self.script_deltas.write(&mut self.script_counts, self.operation)?;
         Ok(self.changes)
     }
 
     /// The counters as this transaction has them so far.
-    fn counters(&self) -> Result<StatusCounters> {
+    pub(super) fn counters(&self) -> Result<StatusCounters> {
         let mut counters = StatusCounters::read(&self.meta, self.operation)?;
         for status in ExecutionStatus::ALL {
             counters.add(status, self.deltas.get(status));
@@ -158,6 +182,10 @@ impl<'txn> Tables<'txn> {
         self.by_start.insert((record.start_time, id), summary).during(op)?;
         if let Some(script) = record.script_path.as_deref() {
             self.by_script.insert((script, record.start_time, id), summary).during(op)?;
+            self.script_deltas.add(script, 1);
+        }
+        for (field, value) in field_values(&record.dag_name, record.status, record.source) {
+            self.by_field.insert((field, value, record.start_time, id), ()).during(op)?;
         }
         self.deltas.add(record.status, 1);
         self.minute_deltas.add(record.start_time, 1);
@@ -181,6 +209,10 @@ impl<'txn> Tables<'txn> {
         self.by_start.remove((locator.start_time, id)).during(op)?;
         if let Some(script) = locator.script_path.as_deref() {
             self.by_script.remove((script, locator.start_time, id)).during(op)?;
+            self.script_deltas.add(script, -1);
+        }
+        for (field, value) in field_values(&locator.dag_name, locator.status, locator.source) {
+            self.by_field.remove((field, value, locator.start_time, id)).during(op)?;
         }
         self.deltas.add(locator.status, -1);
         self.minute_deltas.add(locator.start_time, -1);
@@ -197,50 +229,6 @@ impl<'txn> Tables<'txn> {
         load_record(&self.executions, &self.dag_viz, id, self.operation)
     }
 
-    /// Removes up to `budget` of the oldest records while there are more than `max`;
-    /// returns how many it removed.
-    pub(crate) fn evict_beyond(&mut self, max: u64, budget: u64) -> Result<u64> {
-        let mut total = self.counters()?.total();
-        let mut removed = 0;
-        while total > max && removed < budget {
-            if !self.remove_oldest(None)? {
-                break;
-            }
-            total -= 1;
-            removed += 1;
-        }
-        Ok(removed)
-    }
-
-    /// Removes up to `budget` records whose start time is before `cutoff`; returns how many.
-    pub(crate) fn evict_older_than(&mut self, cutoff: i64, budget: u64) -> Result<u64> {
-        let mut removed = 0;
-        while removed < budget && self.remove_oldest(Some(cutoff))? {
-            removed += 1;
-        }
-        Ok(removed)
-    }
-
-    /// Removes the record with the oldest start time (ties: smallest id), if there is one
-    /// and it started before `cutoff`.
-    fn remove_oldest(&mut self, cutoff: Option<i64>) -> Result<bool> {
-        let oldest = self.by_start.first().during(self.operation)?;
-        let Some((start, id)) = oldest.map(|(key, _)| {
-            let (start, id) = key.value();
-            (start, id.to_owned())
-        }) else {
-            return Ok(false);
-        };
-        if cutoff.is_some_and(|cutoff| start >= cutoff) {
-            return Ok(false);
-        }
-        if !self.remove(&id)? {
-            // An index entry without its record: drop the stray entry so eviction advances.
-            self.by_start.remove((start, id.as_str())).during(self.operation)?;
-        }
-        Ok(true)
-    }
-
     /// Deletes every record, index entry and counter.
     pub(crate) fn clear(&mut self) -> Result<()> {
         let op = self.operation;
@@ -248,8 +236,11 @@ impl<'txn> Tables<'txn> {
         self.dag_viz.retain(|_, _| false).during(op)?;
         self.by_start.retain(|_, _| false).during(op)?;
         self.by_script.retain(|_, _| false).during(op)?;
+        self.by_field.retain(|_, _| false).during(op)?;
         self.minutes.retain(|_, _| false).during(op)?;
         self.minute_deltas.clear();
+        self.script_counts.retain(|_, _| false).during(op)?;
+        self.script_deltas.clear();
         for status in ExecutionStatus::ALL {
             self.meta.remove(StatusCounters::key(status)).during(op)?;
         }

@@ -1,0 +1,47 @@
+//! The `by_field` index: each record under its DAG name, status and source, so a filter or
+//! a per-status retention rule reads one key range.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableHandle};
+
+use super::codec::decode;
+use super::read::Locator;
+use super::tables::{BY_FIELD, EXECUTIONS, FIELD_DAG, FIELD_SOURCE, FIELD_STATUS};
+use crate::error::{Result, StorageResultExt};
+use crate::model::{ExecutionSource, ExecutionStatus};
+
+/// The (field, value) pairs a record is indexed under.
+pub(crate) fn field_values(
+    dag_name: &str,
+    status: ExecutionStatus,
+    source: ExecutionSource,
+) -> [(u8, &str); 3] {
+    [(FIELD_DAG, dag_name), (FIELD_STATUS, status.as_str()), (FIELD_SOURCE, source.as_str())]
+}
+
+/// Builds the index from `executions` if the file has none (it predates the index).
+pub(crate) fn ensure(db: &Database) -> Result<()> {
+    const OP: &str = "open";
+    if table_exists(db, BY_FIELD.name())? {
+        return Ok(());
+    }
+    let txn = db.begin_write().during(OP)?;
+    {
+        let executions = txn.open_table(EXECUTIONS).during(OP)?;
+        let mut by_field = txn.open_table(BY_FIELD).during(OP)?;
+        for entry in executions.iter().during(OP)? {
+            let (id, bytes) = entry.during(OP)?;
+            let id = id.value();
+            let at: Locator = decode(|| format!("executions/{id}"), bytes.value())?;
+            for (field, value) in field_values(&at.dag_name, at.status, at.source) {
+                by_field.insert((field, value, at.start_time, id), ()).during(OP)?;
+            }
+        }
+    }
+    txn.commit().during(OP)
+}
+
+/// Whether the file has a table of this name.
+pub(crate) fn table_exists(db: &Database, name: &str) -> Result<bool> {
+    const OP: &str = "open";
+    Ok(db.begin_read().during(OP)?.list_tables().during(OP)?.any(|t| t.name() == name))
+}
