@@ -12,6 +12,7 @@ use super::cache::RecordCache;
 use super::group::CommitQueue;
 use super::journal::{self, Effect, Entry, Journal, CHECKPOINT_BYTES};
 use super::read;
+use super::retain::LiveBytes;
 use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
@@ -233,6 +234,16 @@ impl RedbStorage {
         }
         report.add(self.prune_audit(policy.audit_age().map(|age| cutoff(now_millis, age)))?);
         Ok(report)
+    }
+
+    /// The live data of the file as redb counts it (stored and metadata bytes, not free
+    /// pages): what [`RetentionPolicy::max_size_bytes`] limits. Walks every page of the
+    /// file inside a write transaction, so it costs about a full read of the file.
+    pub fn live_bytes(&self) -> Result<u64> {
+        let txn = self.inner.db.begin_write().during("live_bytes")?;
+        let live = LiveBytes::measure(&txn, "live_bytes")?;
+        txn.abort().during("live_bytes")?;
+        Ok(live.bytes)
     }
 
     /// Once a retention-thread pass that started after this call has finished: returns
