@@ -307,6 +307,62 @@ fn prune_dry_run_then_prune_and_compact() -> TestResult {
     Ok(())
 }
 
+/// Every run of a history as `list --json` shows it.
+fn all_runs(db: &Path) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
+    let page = json(&ok(db, &["--json", "list", "--limit", "100000"])?)?;
+    Ok(page.as_array().ok_or("list --json prints an array")?.clone())
+}
+
+#[test]
+fn prune_applies_several_rules_as_one_policy_and_a_dry_run_counts_each() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("h.redb");
+    ok(&db, &["demo", "--runs", "80"])?;
+    let runs = all_runs(&db)?;
+    let failed = runs.iter().filter(|r| r["status"] == "Failed").count() as u64;
+    let mut per_script = std::collections::BTreeMap::<String, u64>::new();
+    for run in &runs {
+        if let Some(script) = run["scriptPath"].as_str() {
+            *per_script.entry(script.to_owned()).or_default() += 1;
+        }
+    }
+    let over: u64 = per_script.values().map(|c| c.saturating_sub(2)).sum();
+    assert!(failed > 0 && over > 0, "the demo has failures and repeated scripts");
+    let rules = ["prune", "--failed-older-than", "1s", "--keep-per-script", "2"];
+    let dry = json(&ok(&db, &[&["--json"], &rules[..], &["--dry-run"]].concat())?)?;
+    assert_eq!((dry["byAge"].as_u64(), dry["perScript"].as_u64()), (Some(failed), Some(over)));
+    assert_eq!(all_runs(&db)?.len(), runs.len(), "a dry run removes nothing");
+
+    let done = json(&ok(&db, &[&["--json"][..], &rules[..]].concat())?)?;
+    let left = all_runs(&db)?;
+    assert_eq!(done["remaining"].as_u64(), Some(left.len() as u64));
+    assert_eq!(done["byAge"].as_u64(), Some(failed), "age is applied first");
+    assert!(left.iter().all(|r| r["status"] != "Failed"));
+    for script in per_script.keys() {
+        let kept = left.iter().filter(|r| r["scriptPath"] == script.as_str()).count();
+        assert!(kept <= 2, "{script} kept {kept}");
+    }
+    assert!(ok(&db, &["verify"])?.contains(&format!("{} executions checked", left.len())));
+    Ok(())
+}
+
+#[test]
+fn prune_max_size_keeps_the_newest_under_the_limit() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("h.redb");
+    ok(&db, &["demo", "--runs", "300"])?;
+    let newest = all_runs(&db)?.first().ok_or("runs")?["executionId"].clone();
+    let dry = json(&ok(&db, &["--json", "prune", "--max-size", "512KiB", "--dry-run"])?)?;
+    assert!(dry["forSize"].as_u64().is_some_and(|n| n > 0), "{dry}");
+    let done = json(&ok(&db, &["--json", "prune", "--max-size", "512KiB"])?)?;
+    assert!(done["forSize"].as_u64().is_some_and(|n| n > 0 && n < 300), "{done}");
+    let left = all_runs(&db)?;
+    assert_eq!(left.first().map(|r| &r["executionId"]), Some(&newest), "the oldest go first");
+    let bad = execstore(&db, &["prune", "--max-size", "lots"])?;
+    assert_eq!(bad.status.code(), Some(2), "a size that does not parse is a usage error");
+    Ok(())
+}
+
 #[test]
 fn a_closed_pipe_exits_quietly() -> TestResult {
     let dir = tempfile::tempdir()?;

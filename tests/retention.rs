@@ -296,3 +296,22 @@ fn an_old_file_gets_its_indexes_for_retention_at_open() -> TestResult {
     storage.verify()?;
     Ok(())
 }
+
+#[test]
+fn opening_with_a_size_limit_compacts_a_mostly_free_file() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    {
+        let storage = RedbStorage::builder().max_value_size_bytes(None).open(&path)?;
+        store_big(&storage, 0, 300)?;
+    }
+    let grown = std::fs::metadata(&path)?.len();
+    let limit = 256 * 1024;
+    let policy = RetentionPolicy::new().max_size_bytes(limit);
+    let storage = RedbStorage::builder().retention(policy).open(&path)?;
+    let compacted = std::fs::metadata(&path)?.len();
+    assert!(storage.live_bytes()? <= limit);
+    assert!(compacted < grown / 4, "{grown} bytes became {compacted}");
+    assert_eq!(ids(&storage.list(1, 0)?), ["b00299"]);
+    storage.verify()?;
+    Ok(())
+}

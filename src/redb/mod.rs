@@ -10,6 +10,7 @@ mod group;
 mod journal;
 mod minutes;
 pub(crate) mod open;
+mod preview;
 mod read;
 mod retain;
 mod scripts;

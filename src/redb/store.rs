@@ -165,13 +165,37 @@ impl RedbStorage {
             journal,
             background,
         };
-        let storage = RedbStorage { inner: Arc::new(inner), _keeper: None };
+        let mut storage = RedbStorage { inner: Arc::new(inner), _keeper: None };
         storage.prune()?;
+        storage.compact_if_mostly_free()?;
         let keeper = match &storage.inner.background {
             Some(wake) => Some(Arc::new(Keeper::spawn(storage.clone(), Arc::clone(wake))?)),
             None => None,
         };
         Ok(RedbStorage { _keeper: keeper, ..storage })
+    }
+
+    /// With a size limit, at open (the only moment a handle has the database to itself):
+    /// rewrites the file when less than half of it is live data, giving the space freed by
+    /// pruning back to the file system.
+    fn compact_if_mostly_free(&mut self) -> Result<()> {
+        if self.inner.settings.retention.size_limit().is_none() {
+            return Ok(());
+        }
+        let file_len = match std::fs::metadata(&self.inner.path) {
+            Ok(meta) => meta.len(),
+            Err(_) => return Ok(()), // a custom backend: no file to shrink
+        };
+        if self.live_bytes()?.saturating_mul(2) >= file_len {
+            return Ok(());
+        }
+        self.sync()?;
+        let path = self.inner.path.clone();
+        let Some(db) = Arc::get_mut(&mut self.inner).and_then(|inner| Arc::get_mut(&mut inner.db))
+        else {
+            return Ok(());
+        };
+        compact(db, &path).map(drop)
     }
 
     /// The file this handle has open.
@@ -233,6 +257,29 @@ impl RedbStorage {
             report.add(self.prune_for_size(limit)?);
         }
         report.add(self.prune_audit(policy.audit_age().map(|age| cutoff(now_millis, age)))?);
+        Ok(report)
+    }
+
+    /// What [`apply_retention`](RedbStorage::apply_retention) with `policy` would remove,
+    /// without removing anything or taking the write lock (but see `for_size`). Each rule
+    /// is counted on its own: a record two rules would remove counts under both, so the
+    /// sum can exceed what a prune removes. The age and count rules are exact;
+    /// `for_size` is an estimate (the excess live bytes over the average record size) and
+    /// measuring it walks the file like [`live_bytes`](RedbStorage::live_bytes).
+    /// `audit_chunks` and `transactions` are 0.
+    pub fn retention_preview(
+        &self,
+        policy: &RetentionPolicy,
+        now_millis: i64,
+    ) -> Result<PruneReport> {
+        let txn = self.read_txn("preview")?;
+        let mut report = super::preview::preview(&txn, policy, now_millis)?;
+        if let Some(limit) = policy.size_limit() {
+            let total = super::preview::total(&txn)?;
+            let live = self.live_bytes()?;
+            let per_record = (live / total.max(1)).max(1);
+            report.for_size = live.saturating_sub(limit).div_ceil(per_record).min(total);
+        }
         Ok(report)
     }
 
@@ -349,10 +396,7 @@ impl RedbStorage {
         // Opening replays the journal and closing checkpoints it: the file is then whole.
         drop(Self::open(path)?);
         let mut db = super::open_database(path, &redb::Builder::new())?;
-        db.compact().map_err(|e| Error::Database {
-            path: path.to_path_buf(),
-            reason: format!("compaction failed: {e}"),
-        })
+        compact(&mut db, path)
     }
 
     /// Runs `body` in one write transaction, commits it, then brings the cache up to date,
@@ -522,6 +566,14 @@ fn recover(db: &Database, path: &Path) -> Result<JournalState> {
     txn.commit().during("recover")?;
     journal.reset()?;
     Ok(JournalState { journal, next_seq: last + 1, broken: false })
+}
+
+/// Rewrites the file to release free space; whether anything was reclaimed.
+fn compact(db: &mut Database, path: &Path) -> Result<bool> {
+    db.compact().map_err(|e| Error::Database {
+        path: path.to_path_buf(),
+        reason: format!("compaction failed: {e}"),
+    })
 }
 
 fn age_cutoff(age: Duration) -> i64 {

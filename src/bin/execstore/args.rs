@@ -89,16 +89,33 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `prune`'s options: exactly one rule.
+/// `prune`'s options: one or more rules, applied together as one retention policy.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("rule").required(true).multiple(true)))]
 pub struct PruneArgs {
-    /// Remove runs that started longer ago than this (`30d`, `12h`, `90min`).
-    #[arg(long, value_parser = humantime::parse_duration, required_unless_present = "keep")]
+    /// Remove runs of any status that started longer ago than this (`30d`, `12h`, `90min`);
+    /// a status's own flag overrides it for that status.
+    #[arg(long, value_parser = humantime::parse_duration, group = "rule")]
     pub older_than: Option<Duration>,
+    /// Remove completed runs that started longer ago than this.
+    #[arg(long, value_parser = humantime::parse_duration, group = "rule")]
+    pub completed_older_than: Option<Duration>,
+    /// Remove failed runs that started longer ago than this.
+    #[arg(long, value_parser = humantime::parse_duration, group = "rule")]
+    pub failed_older_than: Option<Duration>,
     /// Keep only the newest N runs.
-    #[arg(long, conflicts_with = "older_than")]
-    pub keep: Option<usize>,
-    /// Report what would be removed, remove nothing.
+    #[arg(long, group = "rule")]
+    pub keep: Option<u64>,
+    /// Keep only the newest N runs of each script.
+    #[arg(long, group = "rule")]
+    pub keep_per_script: Option<u64>,
+    /// Remove the oldest runs until the live data is under this size (`512MiB`, `2GB`).
+    #[arg(long, group = "rule")]
+    pub max_size: Option<bytesize::ByteSize>,
+    /// Remove audit events older than this.
+    #[arg(long, value_parser = humantime::parse_duration, group = "rule")]
+    pub audit_older_than: Option<Duration>,
+    /// Report what each rule would remove, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
