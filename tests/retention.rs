@@ -315,3 +315,167 @@ fn opening_with_a_size_limit_compacts_a_mostly_free_file() -> TestResult {
     storage.verify()?;
     Ok(())
 }
+
+mod model {
+    //! Random writes on a store with per-script, total and per-status age limits, against
+    //! a plain model of what each write and each `prune_at` must leave.
+
+    use std::collections::BTreeMap;
+
+    use execstore::{ExecutionStatus, ExecutionStorage, RedbStorage, RetentionPolicy};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    use super::{days, execution, with_status, DAY};
+
+    const KEEP_PER_SCRIPT: u64 = 2;
+    const MAX: usize = 7;
+    const SCRIPTS: [&str; 3] = ["a.cst", "b.cst", "a.cst\u{0}"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Store(Vec<(u8, i64, Option<usize>, usize)>),
+        SetStatus(u8, usize),
+        Delete(u8),
+        /// Prune with the clock this many days after the base.
+        PruneAt(i64),
+    }
+
+    /// id → (start, script, status).
+    type Model = BTreeMap<String, (i64, Option<usize>, ExecutionStatus)>;
+
+    fn op() -> impl Strategy<Value = Op> {
+        let record = (0u8..12, 0i64..40, prop::option::of(0usize..3), 0usize..3);
+        prop_oneof![
+            4 => prop::collection::vec(record, 1..4).prop_map(Op::Store),
+            2 => (0u8..12, 0usize..3).prop_map(|(id, s)| Op::SetStatus(id, s)),
+            1 => (0u8..12).prop_map(Op::Delete),
+            1 => (0i64..60).prop_map(Op::PruneAt),
+        ]
+    }
+
+    fn policy() -> RetentionPolicy {
+        RetentionPolicy::new()
+            .keep_per_script(KEEP_PER_SCRIPT)
+            .max_executions(MAX as u64)
+            .max_age(ExecutionStatus::Failed, days(10))
+            .max_age(ExecutionStatus::Completed, days(30))
+    }
+
+    fn age_limit(status: ExecutionStatus) -> Option<i64> {
+        match status {
+            ExecutionStatus::Failed => Some(10 * DAY),
+            ExecutionStatus::Completed => Some(30 * DAY),
+            ExecutionStatus::Running => None,
+        }
+    }
+
+    /// The oldest id by (start, id) among the records `which` selects.
+    fn oldest(model: &Model, which: impl Fn(&Option<usize>) -> bool) -> Option<String> {
+        model
+            .iter()
+            .filter(|(_, (_, script, _))| which(script))
+            .min_by_key(|(id, (start, _, _))| (*start, (*id).clone()))
+            .map(|(id, _)| id.clone())
+    }
+
+    /// What a write leaves: per touched script, then the total.
+    fn enforce(model: &mut Model, touched: &[Option<usize>]) {
+        for script in touched.iter().flatten() {
+            let mine = |s: &Option<usize>| *s == Some(*script);
+            while model.values().filter(|(_, s, _)| mine(s)).count() as u64 > KEEP_PER_SCRIPT {
+                let Some(id) = oldest(model, mine) else { break };
+                model.remove(&id);
+            }
+        }
+        while model.len() > MAX {
+            let Some(id) = oldest(model, |_| true) else { break };
+            model.remove(&id);
+        }
+    }
+
+    fn apply(
+        storage: &RedbStorage,
+        model: &mut Model,
+        op: &Op,
+        base: i64,
+    ) -> execstore::Result<()> {
+        let status_of = |s: usize| ExecutionStatus::ALL[s];
+        match op {
+            Op::Store(records) => {
+                let mut batch = BTreeMap::new();
+                for &(id, start, script, status) in records {
+                    batch.insert(
+                        format!("id{id:02}"),
+                        (base + start * DAY, script, status_of(status)),
+                    );
+                }
+                let built = batch
+                    .iter()
+                    .map(|(id, &(start, script, status))| {
+                        with_status(execution(id, start, script.map(|s| SCRIPTS[s])), status)
+                    })
+                    .collect();
+                storage.store_many(built)?;
+                let touched: Vec<_> = batch.values().map(|v| v.1).collect();
+                model.extend(batch);
+                enforce(model, &touched);
+            }
+            Op::SetStatus(id, status) => {
+                let id = format!("id{id:02}");
+                storage.update(&id, &mut |e| e.status = status_of(*status))?;
+                if let Some(entry) = model.get_mut(&id) {
+                    entry.2 = status_of(*status);
+                    let touched = [entry.1];
+                    enforce(model, &touched);
+                }
+            }
+            Op::Delete(id) => {
+                let id = format!("id{id:02}");
+                storage.delete(&id)?;
+                model.remove(&id);
+            }
+            Op::PruneAt(day) => {
+                let now = base + day * DAY;
+                storage.prune_at(now)?;
+                model.retain(|_, (start, _, status)| {
+                    age_limit(*status).is_none_or(|age| *start >= now - age)
+                });
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn random_writes_and_prunes_match_the_model() -> super::TestResult {
+        let mut runner = TestRunner::new(Config { cases: 48, ..Config::default() });
+        runner.run(&prop::collection::vec(op(), 1..30), |ops| {
+            let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let fail = |e: execstore::Error| TestCaseError::fail(e.to_string());
+            let storage = RedbStorage::builder()
+                .retention(policy())
+                .open(dir.path().join("h.redb"))
+                .map_err(fail)?;
+            // Start times from now on, so no write is past its age on the real clock.
+            let base = execstore::now_millis();
+            let mut model = Model::new();
+            for op in &ops {
+                apply(&storage, &mut model, op, base).map_err(fail)?;
+                let stored: Vec<String> = storage
+                    .list(usize::MAX, 0)
+                    .map_err(fail)?
+                    .into_iter()
+                    .map(|s| s.execution_id)
+                    .collect();
+                let mut expected: Vec<(i64, String)> =
+                    model.iter().map(|(id, (start, _, _))| (*start, id.clone())).collect();
+                expected.sort();
+                let expected: Vec<String> = expected.into_iter().rev().map(|(_, id)| id).collect();
+                prop_assert_eq!(&stored, &expected, "after {:?}", op);
+            }
+            prop_assert_eq!(storage.verify().map_err(fail)?, model.len() as u64);
+            Ok(())
+        })?;
+        Ok(())
+    }
+}
