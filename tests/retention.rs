@@ -479,3 +479,87 @@ mod model {
         Ok(())
     }
 }
+
+mod crash {
+    //! `kill -9` while a policy is removing records on every write: the journal replays the
+    //! removals with the stores, so the reopened file agrees with itself and the policy.
+
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    use execstore::{ExecutionStorage, RedbStorage, RetentionPolicy};
+
+    use super::{execution, TestResult};
+
+    const DB_VAR: &str = "EXECSTORE_RETENTION_CRASH_DB";
+
+    fn policy() -> RetentionPolicy {
+        RetentionPolicy::new().keep_per_script(3).max_executions(40)
+    }
+
+    #[test]
+    #[ignore = "run by kill_nine_during_retention_keeps_the_file_consistent as a child process"]
+    fn retention_crash_child() -> TestResult {
+        let Ok(path) = std::env::var(DB_VAR) else { return Ok(()) };
+        let storage = RedbStorage::builder().retention(policy()).open(path)?;
+        let first = storage.stats()?.newest_execution_time.map_or(0, |t| t + 1);
+        let mut out = std::io::stdout().lock();
+        for i in first.. {
+            let id = format!("r{i:06}");
+            storage.store(execution(&id, i, Some(&format!("s{}.cst", i % 20))))?;
+            writeln!(out, "ACK {id}")?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn kill_nine_during_retention_keeps_the_file_consistent() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("crash.redb");
+        for acks_before_kill in [5, 70, 300] {
+            let last = run_until_killed(&path, acks_before_kill)?;
+            let journal = path.with_file_name("crash.redb-journal");
+            assert!(journal.exists(), "the killed writer left its journal to replay");
+            let storage = RedbStorage::builder().retention(policy()).open(&path)?;
+            let listed = storage.list(usize::MAX, 0)?;
+            assert!(storage.get(&last)?.is_some(), "the newest acknowledged store {last} is kept");
+            assert!(listed.len() <= 40);
+            for script in 0..20 {
+                let kept = storage.list_by_script(&format!("s{script}.cst"), usize::MAX)?;
+                assert!(kept.len() <= 3, "s{script}.cst kept {}", kept.len());
+            }
+            assert_eq!(storage.verify()?, listed.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Runs the child until it acknowledged `acks` stores, kills it; the last id acknowledged.
+    fn run_until_killed(
+        path: &std::path::Path,
+        acks: usize,
+    ) -> Result<String, Box<dyn std::error::Error>> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--exact", "crash::retention_crash_child", "--ignored", "--nocapture"])
+            .args(["--test-threads=1"])
+            .env(DB_VAR, path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no child stdout")?;
+        let (mut seen, mut last, mut killed) = (0, String::new(), false);
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            let Some(id) = line.strip_prefix("ACK ") else { continue };
+            last = id.to_owned();
+            seen += 1;
+            if seen >= acks && !killed {
+                child.kill()?;
+                killed = true;
+            }
+        }
+        let status = child.wait()?;
+        assert!(killed && !status.success(), "the child ended on its own: {status}");
+        Ok(last)
+    }
+}
