@@ -246,6 +246,30 @@ fn the_background_thread_applies_the_size_limit_after_writes() -> TestResult {
 }
 
 #[test]
+fn the_background_thread_removes_records_as_they_age() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let age = 500;
+    let policy =
+        RetentionPolicy::new().max_age(ExecutionStatus::Failed, Duration::from_millis(age));
+    let storage = RedbStorage::builder().retention(policy).open(&path)?;
+    let start = now_millis();
+    storage.store(with_status(execution("failing", start, None), ExecutionStatus::Failed))?;
+    storage.store(execution("completed", start, None))?;
+    storage.wait_for_background()?;
+    if now_millis() < start + age as i64 {
+        assert_eq!(ids(&storage.list(10, 0)?), ["failing", "completed"], "not aged yet");
+    }
+    // No write follows; the record ages past its limit while the store sits.
+    while now_millis() <= start + age as i64 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    storage.wait_for_background()?;
+    assert_eq!(ids(&storage.list(10, 0)?), ["completed"]);
+    storage.verify()?;
+    Ok(())
+}
+
+#[test]
 fn the_background_thread_stops_with_the_last_handle() -> TestResult {
     let (_dir, path) = temp_file()?;
     let policy = RetentionPolicy::new().max_age_all(days(1));

@@ -334,7 +334,9 @@ impl RedbStorage {
     }
 
     /// Audit events of removed runs, then those past `cutoff`, a bounded number of chunks
-    /// per transaction.
+    /// per transaction. These changes are not journaled: a crash may undo some, and as the
+    /// orphan marks are restored with them (a replayed removal marks again), the next pass
+    /// sweeps them again.
     fn prune_audit(&self, cutoff: Option<i64>) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         loop {
