@@ -60,12 +60,12 @@ impl Tables<'_> {
         let next_script = format!("{script}\0");
         while count > keep && removed < budget {
             let range = (script, i64::MIN, "")..(next_script.as_str(), i64::MIN, "");
-            let oldest = match self.by_script.range(range).during(self.operation)?.next() {
+            let id = match self.by_script.range(range).during(self.operation)?.next() {
                 Some(entry) => entry.during(self.operation)?.0.value().2.to_owned(),
                 None => break,
             };
-            let id = oldest;
             if !self.remove(&id)? {
+                // A stray index entry: `verify` reports it; stop rather than spin on it.
                 break;
             }
             count -= 1;
