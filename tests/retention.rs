@@ -185,6 +185,32 @@ fn a_large_prune_runs_in_bounded_transactions() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn writers_go_on_during_a_large_prune() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let storage = RedbStorage::builder().durability(Durability::Eventual).open(&path)?;
+    let base = now_millis();
+    let n = 3 * PRUNE_BATCH as i64;
+    storage
+        .store_many((0..n).map(|i| execution(&format!("old{i:05}"), base + i, None)).collect())?;
+    let pruner = storage.clone();
+    let prune = std::thread::spawn(move || {
+        let policy = RetentionPolicy::new().max_age_all(Duration::from_millis(1));
+        pruner.apply_retention(&policy, base + n)
+    });
+    for i in 0..100 {
+        storage.store(execution(&format!("new{i:03}"), base + n + i, None))?;
+    }
+    let report = prune.join().map_err(|_| "the pruning thread panicked")??;
+    assert_eq!(report.by_age, n as u64 - 1);
+    assert!(report.transactions >= 3);
+    let left = all_ids(&storage)?;
+    assert_eq!(left.len(), 101, "the newest old record and every new one");
+    assert!((0..100).all(|i| left.contains(&format!("new{i:03}"))));
+    storage.verify()?;
+    Ok(())
+}
+
 /// A record of about 9 KB that does not compress.
 fn big(id: &str, start: i64) -> StoredExecution {
     let mut state = start as u64 ^ 0x9e37_79b9_7f4a_7c15;

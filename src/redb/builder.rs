@@ -64,7 +64,7 @@ impl RedbStorageBuilder {
     }
 
     /// Remove executions whose start time is older than now minus `age`, whatever their
-    /// status (default `None`).
+    /// status (default `None`): [`RetentionPolicy::max_age_all`], applied as described there.
     pub fn max_age(mut self, age: Option<Duration>) -> Self {
         self.settings.retention.set_max_age_all(age);
         self
