@@ -11,6 +11,7 @@ mod journal;
 mod minutes;
 pub(crate) mod open;
 mod preview;
+mod prune;
 mod read;
 mod retain;
 mod scripts;
@@ -21,5 +22,6 @@ mod write;
 
 pub use builder::{Durability, RedbStorageBuilder};
 pub(crate) use open::{open_backend, open_database};
-pub use store::{RedbStorage, PRUNE_BATCH};
+pub use prune::PRUNE_BATCH;
+pub use store::RedbStorage;
 pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION};

@@ -12,35 +12,27 @@ use super::cache::RecordCache;
 use super::group::CommitQueue;
 use super::journal::{self, Effect, Entry, Journal, CHECKPOINT_BYTES};
 use super::read;
-use super::retain::LiveBytes;
 use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
-use crate::retention::{cutoff, PruneReport, RetentionPolicy};
+use crate::retention::{cutoff, RetentionPolicy};
 use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
-
-/// How many records one retention transaction removes at most, so a large prune holds
-/// the write lock for milliseconds at a time, not seconds.
-pub const PRUNE_BATCH: u64 = 2_000;
-
-/// How many audit chunks one retention transaction removes or rewrites at most.
-const AUDIT_BATCH: u64 = 64;
 
 /// Execution history in one redb file: durable, indexed, with a read-through cache.
 ///
 /// Cloning is cheap and shares the handle (redb allows one open per file).
 #[derive(Clone)]
 pub struct RedbStorage {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
     /// Stops the retention thread with the last caller handle; `None` in the thread's own.
     _keeper: Option<Arc<Keeper>>,
 }
 
-struct Inner {
-    db: Arc<Database>,
-    path: PathBuf,
-    settings: Settings,
+pub(super) struct Inner {
+    pub(super) db: Arc<Database>,
+    pub(super) path: PathBuf,
+    pub(super) settings: Settings,
     cache: RecordCache,
     /// Serializes our write transactions with their cache updates (see `cache.rs`).
     write_lock: Mutex<()>,
@@ -49,7 +41,7 @@ struct Inner {
     /// Present when writes are made durable through the journal (see `journal.rs`).
     journal: Option<Mutex<JournalState>>,
     /// Present when the policy has limits the retention thread applies.
-    background: Option<Arc<Wake>>,
+    pub(super) background: Option<Arc<Wake>>,
 }
 
 /// How a store uses the journal file beside its database.
@@ -175,29 +167,6 @@ impl RedbStorage {
         Ok(RedbStorage { _keeper: keeper, ..storage })
     }
 
-    /// With a size limit, at open (the only moment a handle has the database to itself):
-    /// rewrites the file when less than half of it is live data, giving the space freed by
-    /// pruning back to the file system.
-    fn compact_if_mostly_free(&mut self) -> Result<()> {
-        if self.inner.settings.retention.size_limit().is_none() {
-            return Ok(());
-        }
-        let file_len = match std::fs::metadata(&self.inner.path) {
-            Ok(meta) => meta.len(),
-            Err(_) => return Ok(()), // a custom backend: no file to shrink
-        };
-        if self.live_bytes()?.saturating_mul(2) >= file_len {
-            return Ok(());
-        }
-        self.sync()?;
-        let path = self.inner.path.clone();
-        let Some(db) = Arc::get_mut(&mut self.inner).and_then(|inner| Arc::get_mut(&mut inner.db))
-        else {
-            return Ok(());
-        };
-        compact(db, &path).map(drop)
-    }
-
     /// The file this handle has open.
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -215,161 +184,6 @@ impl RedbStorage {
     pub fn sync(&self) -> Result<()> {
         let _serialized = self.lock_writes();
         self.inner.checkpoint()
-    }
-
-    /// Applies the whole [`RetentionPolicy`] now, in bounded batches; returns how many
-    /// records were removed. Writes and the retention thread apply it too, so this matters
-    /// after lowering a limit or to be done with it at a known moment.
-    pub fn prune(&self) -> Result<u64> {
-        self.prune_report().map(|report| report.removed())
-    }
-
-    /// [`prune`](RedbStorage::prune), reporting what each rule removed.
-    pub fn prune_report(&self) -> Result<PruneReport> {
-        self.prune_at(now_millis())
-    }
-
-    /// Applies the policy as if the clock read `now_millis` (a simulated clock).
-    pub fn prune_at(&self, now_millis: i64) -> Result<PruneReport> {
-        self.apply_retention(&self.inner.settings.retention, now_millis)
-    }
-
-    /// Applies `policy` (not necessarily the configured one) as if the clock read
-    /// `now_millis`, in transactions of at most [`PRUNE_BATCH`] records (and a bounded
-    /// number of audit chunks) each, so other writers interleave.
-    pub fn apply_retention(
-        &self,
-        policy: &RetentionPolicy,
-        now_millis: i64,
-    ) -> Result<PruneReport> {
-        let mut report = PruneReport::default();
-        let mut scripts_after = None;
-        loop {
-            let batch = self.retention_batch(|tables| {
-                tables.prune_batch(policy, now_millis, PRUNE_BATCH, &mut scripts_after)
-            })?;
-            report.add(batch);
-            if batch.removed() < PRUNE_BATCH {
-                break;
-            }
-        }
-        if let Some(limit) = policy.size_limit() {
-            report.add(self.prune_for_size(limit)?);
-        }
-        report.add(self.prune_audit(policy.audit_age().map(|age| cutoff(now_millis, age)))?);
-        Ok(report)
-    }
-
-    /// What [`apply_retention`](RedbStorage::apply_retention) with `policy` would remove,
-    /// without removing anything or taking the write lock (but see `for_size`). Each rule
-    /// is counted on its own: a record two rules would remove counts under both, so the
-    /// sum can exceed what a prune removes. The age and count rules are exact;
-    /// `for_size` is an estimate (the excess live bytes over the average record size) and
-    /// measuring it walks the file like [`live_bytes`](RedbStorage::live_bytes).
-    /// `audit_chunks` and `transactions` are 0.
-    pub fn retention_preview(
-        &self,
-        policy: &RetentionPolicy,
-        now_millis: i64,
-    ) -> Result<PruneReport> {
-        let txn = self.read_txn("preview")?;
-        let mut report = super::preview::preview(&txn, policy, now_millis)?;
-        if let Some(limit) = policy.size_limit() {
-            let total = super::preview::total(&txn)?;
-            let live = self.live_bytes()?;
-            let per_record = (live / total.max(1)).max(1);
-            report.for_size = live.saturating_sub(limit).div_ceil(per_record).min(total);
-        }
-        Ok(report)
-    }
-
-    /// The live data of the file as redb counts it (stored and metadata bytes, not free
-    /// pages): what [`RetentionPolicy::max_size_bytes`] limits. Walks every page of the
-    /// file inside a write transaction, so it costs about a full read of the file.
-    pub fn live_bytes(&self) -> Result<u64> {
-        let txn = self.inner.db.begin_write().during("live_bytes")?;
-        let live = LiveBytes::measure(&txn, "live_bytes")?;
-        txn.abort().during("live_bytes")?;
-        Ok(live.bytes)
-    }
-
-    /// Once a retention-thread pass that started after this call has finished: returns
-    /// its error, if it failed. Without limits for the thread (no age, size or audit-age
-    /// limit) there is no thread and this returns at once.
-    pub fn wait_for_background(&self) -> Result<()> {
-        match &self.inner.background {
-            Some(wake) => wake.wait_for_pass(),
-            None => Ok(()),
-        }
-    }
-
-    /// What the retention thread applies: the limits a write cannot check itself.
-    pub(crate) fn background_pass(&self) -> Result<()> {
-        let policy = self.inner.settings.retention.clone().without_count_limits();
-        self.apply_retention(&policy, now_millis()).map(drop)
-    }
-
-    /// One write transaction of retention work, counted in the report if it did any.
-    fn retention_batch(
-        &self,
-        body: impl FnOnce(&mut Tables<'_>) -> Result<PruneReport>,
-    ) -> Result<PruneReport> {
-        let mut batch = self.write("prune", body)?;
-        batch.transactions = u64::from(batch.work() > 0);
-        Ok(batch)
-    }
-
-    fn prune_for_size(&self, limit: u64) -> Result<PruneReport> {
-        let mut report = PruneReport::default();
-        loop {
-            let batch = self.retention_batch(|tables| {
-                let for_size = tables.prune_for_size(limit, PRUNE_BATCH)?;
-                Ok(PruneReport { for_size, ..PruneReport::default() })
-            })?;
-            report.add(batch);
-            if batch.for_size == 0 {
-                return Ok(report);
-            }
-        }
-    }
-
-    /// Audit events of removed runs, then those past `cutoff`, a bounded number of chunks
-    /// per transaction. These changes are not journaled: a crash may undo some, and as the
-    /// orphan marks are restored with them (a replayed removal marks again), the next pass
-    /// sweeps them again.
-    fn prune_audit(&self, cutoff: Option<i64>) -> Result<PruneReport> {
-        let mut report = PruneReport::default();
-        loop {
-            let batch = self.retention_batch(|tables| {
-                let mut chunks = crate::audit::retention::sweep_orphans(tables.txn(), AUDIT_BATCH)?;
-                if let Some(cutoff) = cutoff {
-                    let left = AUDIT_BATCH.saturating_sub(chunks);
-                    chunks +=
-                        crate::audit::retention::remove_older_than(tables.txn(), cutoff, left)?;
-                }
-                if chunks > 0 {
-                    tables.mark_changed();
-                }
-                Ok(PruneReport { audit_chunks: chunks, ..PruneReport::default() })
-            })?;
-            report.add(batch);
-            if batch.audit_chunks < AUDIT_BATCH {
-                return Ok(report);
-            }
-        }
-    }
-
-    /// Removes every record that started more than `age` ago; returns how many.
-    pub fn prune_older_than(&self, age: Duration) -> Result<u64> {
-        let policy = RetentionPolicy::new().max_age_all(age);
-        self.apply_retention(&policy, now_millis()).map(|report| report.removed())
-    }
-
-    /// Removes all but the `keep` newest records by start time (at least one is kept);
-    /// returns how many.
-    pub fn keep_newest(&self, keep: usize) -> Result<u64> {
-        let policy = RetentionPolicy::new().max_executions(keep as u64);
-        self.apply_retention(&policy, now_millis()).map(|report| report.removed())
     }
 
     /// Up to `limit` full records whose id sorts after `after` (`None`: from the first), in
@@ -403,7 +217,7 @@ impl RedbStorage {
 
     /// Runs `body` in one write transaction, commits it, then brings the cache up to date,
     /// all under the write lock.
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         operation: &'static str,
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
@@ -493,7 +307,7 @@ impl RedbStorage {
         Ok(())
     }
 
-    fn read_txn(&self, operation: &'static str) -> Result<redb::ReadTransaction> {
+    pub(super) fn read_txn(&self, operation: &'static str) -> Result<redb::ReadTransaction> {
         self.inner.db.begin_read().during(operation)
     }
 }
@@ -571,7 +385,7 @@ fn recover(db: &Database, path: &Path) -> Result<JournalState> {
 }
 
 /// Rewrites the file to release free space; whether anything was reclaimed.
-fn compact(db: &mut Database, path: &Path) -> Result<bool> {
+pub(super) fn compact(db: &mut Database, path: &Path) -> Result<bool> {
     db.compact().map_err(|e| Error::Database {
         path: path.to_path_buf(),
         reason: format!("compaction failed: {e}"),
