@@ -5,6 +5,8 @@ mod commit;
 mod config;
 mod event;
 mod query;
+mod retention;
+mod seq;
 mod slot;
 mod writer;
 
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 pub use config::{AuditConfig, OverflowPolicy};
 pub use event::{AuditEvent, AuditEventKind};
+pub(crate) use retention::{remove_older_than, sweep_orphans};
 
 use crate::error::{Error, Result};
 use crate::listener::ExecutionListener;

@@ -1,5 +1,6 @@
 //! `RedbStorage`: execution history in one redb file.
 
+mod audit_retention;
 mod builder;
 mod cache;
 pub(crate) mod codec;
@@ -16,4 +17,4 @@ mod write;
 pub use builder::{Durability, RedbStorageBuilder};
 pub(crate) use open::{open_backend, open_database};
 pub use store::RedbStorage;
-pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION};
+pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION, AUDIT_NEXT_SEQ, AUDIT_ORPHANS, META};

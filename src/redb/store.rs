@@ -286,6 +286,21 @@ impl RedbStorage {
         Ok(out)
     }
 
+    /// Runs `body` in one write transaction outside the execution tables (audit retention),
+    /// under the write lock, and commits it.
+    pub(crate) fn write_raw<T>(
+        &self,
+        operation: &'static str,
+        body: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let _serialized = self.lock_writes();
+        let mut txn = self.inner.db.begin_write().during(operation)?;
+        txn.set_durability(self.redb_durability()).during(operation)?;
+        let out = body(&txn)?;
+        txn.commit().during(operation)?;
+        Ok(out)
+    }
+
     /// Commits `op`, together with whatever other callers queued meanwhile.
     fn submit(&self, op: WriteOp) -> Result<Outcome> {
         self.inner.commits.submit(op, |ops| self.commit_group(ops))

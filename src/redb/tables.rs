@@ -40,6 +40,15 @@ pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 pub(crate) const AUDIT_BY_EXECUTION: TableDefinition<(u128, u64), ()> =
     TableDefinition::new("audit_by_execution");
 
+/// `audit_orphans`: execution ids (UUID as u128) whose record was removed and whose audit
+/// events are still to be swept. Maintained by `Tables`, emptied by audit retention.
+pub(crate) const AUDIT_ORPHANS: TableDefinition<u128, ()> = TableDefinition::new("audit_orphans");
+
+/// The `meta` key of the audit log's next seq: a high-water mark written with every batch,
+/// so that removing old chunks never makes a seq be given out again. Files written before
+/// it derive the next seq from their last chunk.
+pub(crate) const AUDIT_NEXT_SEQ: &str = "audit.next_seq";
+
 /// Opens every table in `txn`, creating those that do not exist yet.
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(META)?;
@@ -50,5 +59,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(BY_START_MINUTE)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_EXECUTION)?;
+    txn.open_table(AUDIT_ORPHANS)?;
     Ok(())
 }

@@ -9,7 +9,9 @@ use super::codec::{decode, encode};
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
 use super::read::{load_record, Locator, StatusCounters};
-use super::tables::{BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META};
+use super::tables::{
+    AUDIT_ORPHANS, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META,
+};
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -76,6 +78,7 @@ pub(crate) struct Tables<'txn> {
     by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
     meta: Table<'txn, &'static str, u64>,
     minutes: Table<'txn, i64, u64>,
+    audit_orphans: Table<'txn, u128, ()>,
     minute_deltas: MinuteDeltas,
     /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
     deltas: StatusDeltas,
@@ -98,6 +101,7 @@ impl<'txn> Tables<'txn> {
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
             minutes: txn.open_table(BY_START_MINUTE).during(operation)?,
+            audit_orphans: txn.open_table(AUDIT_ORPHANS).during(operation)?,
             minute_deltas: MinuteDeltas::default(),
             deltas: StatusDeltas::default(),
             changes: Changes::default(),
@@ -150,6 +154,9 @@ impl<'txn> Tables<'txn> {
         let record = &prepared.record;
         let id = record.execution_id.as_str();
         self.remove(id)?;
+        if let Some(execution) = audit_id(id) {
+            self.audit_orphans.remove(execution).during(op)?;
+        }
         self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
         if let Some(viz) = &prepared.viz_bytes {
             self.dag_viz.insert(id, viz.as_slice()).during(op)?;
@@ -178,6 +185,7 @@ impl<'txn> Tables<'txn> {
             None => return Ok(false),
         };
         self.dag_viz.remove(id).during(op)?;
+        self.mark_orphan(id)?;
         self.by_start.remove((locator.start_time, id)).during(op)?;
         if let Some(script) = locator.script_path.as_deref() {
             self.by_script.remove((script, locator.start_time, id)).during(op)?;
@@ -190,6 +198,14 @@ impl<'txn> Tables<'txn> {
             self.changes.effects.push(Effect::Remove(id.to_owned()));
         }
         Ok(true)
+    }
+
+    /// Marks a removed record's audit events for audit retention to sweep.
+    fn mark_orphan(&mut self, id: &str) -> Result<()> {
+        if let Some(execution) = audit_id(id) {
+            self.audit_orphans.insert(execution, ()).during(self.operation)?;
+        }
+        Ok(())
     }
 
     /// The full record with this id, as committed so far in this transaction.
@@ -241,10 +257,20 @@ impl<'txn> Tables<'txn> {
         Ok(true)
     }
 
-    /// Deletes every record, index entry and counter.
+    /// Deletes every record, index entry and counter. The audit events of the cleared
+    /// records are marked for sweeping, as a removal of each would.
     pub(crate) fn clear(&mut self) -> Result<()> {
         let op = self.operation;
-        self.executions.retain(|_, _| false).during(op)?;
+        let mut cleared = Vec::new();
+        self.executions
+            .retain(|id, _| {
+                cleared.extend(audit_id(id));
+                false
+            })
+            .during(op)?;
+        for execution in cleared {
+            self.audit_orphans.insert(execution, ()).during(op)?;
+        }
         self.dag_viz.retain(|_, _| false).during(op)?;
         self.by_start.retain(|_, _| false).during(op)?;
         self.by_script.retain(|_, _| false).during(op)?;
@@ -260,6 +286,12 @@ impl<'txn> Tables<'txn> {
         }
         Ok(())
     }
+}
+
+/// The audit log's key for a record id: audit events are kept per execution UUID, so
+/// records whose id is not a UUID have none.
+pub(crate) fn audit_id(id: &str) -> Option<u128> {
+    uuid::Uuid::parse_str(id).ok().map(|uuid| uuid.as_u128())
 }
 
 /// Per-status changes to the counters within one transaction.
