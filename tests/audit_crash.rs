@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use execstore::{AuditConfig, AuditLog, ExecutionListener};
+use execstore::{AuditConfig, AuditEvent, AuditLog, ExecutionListener};
 use uuid::Uuid;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -47,6 +47,33 @@ fn kill_nine_after_flush_keeps_every_flushed_event() -> TestResult {
         assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
         flushed = events.len() as u64;
     }
+    Ok(())
+}
+
+#[test]
+fn a_follower_resumes_after_each_kill_without_a_duplicate_or_a_miss() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.redb");
+    let mut seen: Vec<AuditEvent> = Vec::new();
+    for flushes_before_kill in [2, 5, 9] {
+        let flushed = run_child(&path, flushes_before_kill)?;
+        let log = AuditLog::open(&path, AuditConfig::default())?;
+        // A follower forwards a page, then stops before the end, as if it crashed too.
+        let last = seen.last().map_or(0, |e| e.seq);
+        let first_page = log.events_after(last, 37)?;
+        seen.extend(first_page);
+        loop {
+            let page = log.events_after(seen.last().map_or(0, |e| e.seq), 101)?;
+            if page.is_empty() {
+                break;
+            }
+            seen.extend(page);
+        }
+        assert!(seen.len() as u64 >= flushed, "{} followed, {flushed} flushed", seen.len());
+        assert_eq!(seen, log.events_for(RUN)?);
+    }
+    let seqs: Vec<u64> = seen.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seen.len() as u64).collect::<Vec<_>>());
     Ok(())
 }
 

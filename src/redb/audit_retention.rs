@@ -9,7 +9,8 @@ impl RedbStorage {
     /// `clear` or retention) and not stored again since, touching at most `budget`
     /// chunks of 256 events in one short write transaction. Returns how many chunks it
     /// touched: call again until it returns 0. Surviving events keep their seqs, and seqs
-    /// are never given out again.
+    /// are never given out again. Events committed for an execution after its sweep (a
+    /// removed run that still reports) stay until removed by age.
     pub fn sweep_audit(&self, budget: u64) -> Result<u64> {
         self.write_raw("audit sweep", |txn| sweep_orphans(txn, budget))
     }
