@@ -244,3 +244,26 @@ fn a_file_from_before_the_mark_keeps_counting_after_a_sweep() -> TestResult {
     assert_eq!(log.events_after(0, 100)?.iter().map(|e| e.seq).collect::<Vec<_>>(), [11]);
     Ok(())
 }
+
+#[test]
+fn a_log_in_its_own_file_removes_old_chunks_by_age() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("audit.redb");
+    let log = AuditLog::open(&path, config())?;
+    let runs = runs(1);
+    emit(&log, &runs, 300)?;
+    let cutoff = follow(&log, 0, 1_000)?.iter().map(|e| e.timestamp).max().ok_or("no events")? + 1;
+    while execstore_now() < cutoff {
+        std::thread::yield_now();
+    }
+    emit(&log, &runs, 2)?;
+    assert_eq!(log.remove_older_than(cutoff, 0)?, 0);
+    while log.remove_older_than(cutoff, 1)? > 0 {}
+    log.close()?;
+    let log = AuditLog::open(&path, config())?;
+    let seqs: Vec<u64> = follow(&log, 0, 1_000)?.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [301, 302]);
+    emit(&log, &runs, 1)?;
+    assert_eq!(log.events_after(302, 10)?.iter().map(|e| e.seq).collect::<Vec<_>>(), [303]);
+    Ok(())
+}
