@@ -212,12 +212,19 @@ fn execstore_now() -> i64 {
     since.map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Removes the stored next-seq mark, as in a file written before it existed.
-fn forget_next_seq(path: &std::path::Path) -> TestResult {
+/// Replaces the stored next-seq mark (`None`: removes it, as in a file written before it).
+fn set_next_seq(path: &std::path::Path, mark: Option<u64>) -> TestResult {
     const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
     let db = redb::Database::create(path)?;
     let txn = db.begin_write()?;
-    assert!(txn.open_table(META)?.remove("audit.next_seq")?.is_some(), "a stored mark");
+    {
+        let mut meta = txn.open_table(META)?;
+        let old = match mark {
+            Some(mark) => meta.insert("audit.next_seq", mark)?,
+            None => meta.remove("audit.next_seq")?,
+        };
+        assert!(old.is_some(), "a stored mark");
+    }
     txn.commit()?;
     Ok(())
 }
@@ -234,7 +241,7 @@ fn a_file_from_before_the_mark_keeps_counting_after_a_sweep() -> TestResult {
         emit(&log, &runs, 10)?;
         log.close()?;
     }
-    forget_next_seq(&path)?;
+    set_next_seq(&path, None)?;
     let storage = RedbStorage::open(&path)?;
     assert!(storage.delete(&runs[0].to_string())?);
     sweep_all(&storage, 10)?;
@@ -265,5 +272,25 @@ fn a_log_in_its_own_file_removes_old_chunks_by_age() -> TestResult {
     assert_eq!(seqs, [301, 302]);
     emit(&log, &runs, 1)?;
     assert_eq!(log.events_after(302, 10)?.iter().map(|e| e.seq).collect::<Vec<_>>(), [303]);
+    Ok(())
+}
+
+#[test]
+fn verify_reports_a_next_seq_mark_below_a_stored_seq() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.redb");
+    {
+        let storage = RedbStorage::open(&path)?;
+        let log = storage.audit_log(config())?;
+        emit(&log, &runs(1), 10)?;
+        log.close()?;
+        assert_eq!(storage.verify()?, 0);
+    }
+    set_next_seq(&path, Some(10))?;
+    let err = RedbStorage::open(&path)?.verify().unwrap_err();
+    assert!(
+        matches!(&err, execstore::Error::Corrupt { key, .. } if key == "meta/audit.next_seq"),
+        "{err:?}"
+    );
     Ok(())
 }

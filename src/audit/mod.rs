@@ -22,6 +22,7 @@ use uuid::Uuid;
 pub use config::{AuditConfig, OverflowPolicy};
 pub use event::{AuditEvent, AuditEventKind};
 pub(crate) use retention::{remove_older_than, sweep_orphans};
+pub(crate) use seq::check as check_next_seq;
 
 use crate::error::{Error, Result, StorageResultExt};
 use crate::listener::ExecutionListener;
@@ -137,6 +138,12 @@ impl AuditLog {
     }
 
     /// Up to `limit` committed events with a seq above `after`, in seq order (start with 0).
+    ///
+    /// For followers that forward the log elsewhere: pass the seq of the last event handled
+    /// to get exactly the events committed after it, across close, reopen or a crash. Seqs
+    /// go to committed events only, one after another (a batch retried after an I/O error
+    /// gets its seqs at the retry), and are never given out twice, even after retention
+    /// removed events; events it removed are simply absent.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
         self.inner.slot.with(|db| query::events_after(db, after, limit))
     }

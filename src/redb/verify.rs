@@ -50,6 +50,7 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     check_dag_viz(&executions, &dag_viz)?;
     check_counters(txn, counted)?;
     check_orphans(txn, &audited)?;
+    crate::audit::check_next_seq(txn)?;
     if minutes::counts(txn)? != per_minute {
         let reason = "per-minute counts differ from the records".to_owned();
         return Err(Error::Corrupt { key: "by_start_minute".to_owned(), reason });
