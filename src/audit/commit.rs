@@ -3,7 +3,9 @@
 //!
 //! Layout: `audit` maps the seq of a chunk's first event to up to [`CHUNK_EVENTS`]
 //! consecutive events; `audit_by_execution` has one `(execution, chunk)` entry per
-//! execution with events in that chunk.
+//! execution with events in that chunk. Retention (`retention.rs`) may rewrite a chunk
+//! without some events, keeping its key, or delete it; the next seq therefore comes from
+//! the mark in `meta` (`seq.rs`); only a file written before the mark reads its last chunk.
 //!
 //! Failures: every event gets two commit attempts, its own batch and the next one (a
 //! failed reopen counts as an attempt); after that it is counted in `lost`. The first

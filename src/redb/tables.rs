@@ -33,7 +33,9 @@ pub(crate) const BY_SCRIPT: TableDefinition<(&str, i64, &str), &[u8]> =
 pub(crate) const BY_START_MINUTE: TableDefinition<i64, u64> =
     TableDefinition::new("by_start_minute");
 
-/// `audit`: seq → event.
+/// `audit`: chunk key → up to 256 consecutive events (see `audit/commit.rs`). The key is
+/// its first event's seq when written; audit retention may later remove events from a
+/// chunk, which keeps its key.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// `audit_by_execution`: (execution id as u128, seq) → ().
