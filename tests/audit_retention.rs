@@ -294,3 +294,23 @@ fn verify_reports_a_next_seq_mark_below_a_stored_seq() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn updating_or_replacing_a_run_keeps_its_events() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let storage = RedbStorage::open(dir.path().join("history.redb"))?;
+    let log = storage.audit_log(config())?;
+    let runs = runs(2);
+    store_runs(&storage, &runs)?;
+    emit(&log, &runs, 4)?;
+    let before = follow(&log, 0, 100)?;
+    let updated = storage.update(&runs[0].to_string(), &mut |e| {
+        e.status = execstore::ExecutionStatus::Failed;
+    })?;
+    assert!(updated.is_some());
+    store_runs(&storage, &runs[1..])?;
+    assert_eq!(storage.sweep_audit(10)?, 0, "nothing to sweep");
+    assert_eq!(follow(&log, 0, 100)?, before);
+    assert_eq!(storage.verify()?, 2);
+    Ok(())
+}

@@ -153,7 +153,7 @@ impl<'txn> Tables<'txn> {
         let op = self.operation;
         let record = &prepared.record;
         let id = record.execution_id.as_str();
-        self.remove(id)?;
+        self.unlink(id)?;
         if let Some(execution) = audit_id(id) {
             self.audit_orphans.remove(execution).during(op)?;
         }
@@ -177,15 +177,25 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Removes a record from every table; `true` if it existed.
+    /// Removes a record from every table and marks its audit events for sweeping; `true`
+    /// if it existed.
     pub(crate) fn remove(&mut self, id: &str) -> Result<bool> {
+        let removed = self.unlink(id)?;
+        if removed {
+            self.mark_orphan(id)?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes a record from every table, leaving its audit events alone (a replacement
+    /// keeps them); `true` if it existed.
+    fn unlink(&mut self, id: &str) -> Result<bool> {
         let op = self.operation;
         let locator = match self.executions.remove(id).during(op)? {
             Some(bytes) => decode::<Locator>(|| format!("executions/{id}"), bytes.value())?,
             None => return Ok(false),
         };
         self.dag_viz.remove(id).during(op)?;
-        self.mark_orphan(id)?;
         self.by_start.remove((locator.start_time, id)).during(op)?;
         if let Some(script) = locator.script_path.as_deref() {
             self.by_script.remove((script, locator.start_time, id)).during(op)?;
