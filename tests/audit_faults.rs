@@ -173,6 +173,16 @@ fn overwrite(path: &std::path::Path, key: Option<u64>) -> Result<u64, Box<dyn st
     Ok(key)
 }
 
+/// Removes the stored next-seq mark, as in a file written before it existed.
+fn forget_next_seq(path: &std::path::Path) -> TestResult {
+    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let db = redb::Database::create(path)?;
+    let txn = db.begin_write()?;
+    assert!(txn.open_table(META)?.remove("audit.next_seq")?.is_some(), "a stored mark");
+    txn.commit()?;
+    Ok(())
+}
+
 #[test]
 fn damaged_chunks_are_typed_errors_for_the_queries_and_the_open_that_need_them() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -192,6 +202,12 @@ fn damaged_chunks_are_typed_errors_for_the_queries_and_the_open_that_need_them()
     assert!(matches!(log.recent(20), Err(Error::Corrupt { .. })));
     log.close()?;
     let last = overwrite(&path, None)?;
+    // The next seq comes from its stored mark: the writer does not need the last chunk.
+    let log = AuditLog::open(&path, AuditConfig::default())?;
+    assert!(matches!(log.recent(1), Err(Error::Corrupt { .. })));
+    log.close()?;
+    // A file from before the mark derives it from the last chunk, which must then decode.
+    forget_next_seq(&path)?;
     let err = AuditLog::open(&path, AuditConfig::default()).unwrap_err();
     assert!(
         matches!(&err, Error::Corrupt { key, .. } if *key == format!("audit/{last}")),

@@ -381,3 +381,36 @@ fn a_closed_pipe_exits_quietly() -> TestResult {
     assert!(output.stderr.is_empty(), "{}", String::from_utf8_lossy(&output.stderr));
     Ok(())
 }
+
+/// The seqs of `audit --follow` JSON Lines output.
+fn followed_seqs(text: &str) -> Result<Vec<u64>, Box<dyn std::error::Error>> {
+    let mut seqs = Vec::new();
+    for line in text.lines() {
+        seqs.push(json(line)?["seq"].as_u64().ok_or("an event with a seq")?);
+    }
+    Ok(seqs)
+}
+
+#[test]
+fn audit_follow_prints_committed_events_from_where_it_is_told() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("history.redb");
+    ok(&db, &["demo", "--runs", "20"])?;
+    let all = followed_seqs(&ok(&db, &["--json", "export", "--audit"])?)?;
+    assert!(all.len() > 60, "{} demo events", all.len());
+    let from_start = ["--json", "audit", "--follow", "--from-start", "--limit", "60"];
+    assert_eq!(followed_seqs(&ok(&db, &from_start)?)?, all[..60]);
+    // A forwarder that handled up to seq 41 resumes with the next one.
+    let resumed = ok(&db, &["--json", "audit", "--follow", "--after", "41", "--limit", "5"])?;
+    assert_eq!(followed_seqs(&resumed)?, [42, 43, 44, 45, 46]);
+    let text = ok(&db, &["audit", "--follow", "--from-start", "--limit", "3"])?;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("1  ") && lines[0].contains("execution.started"), "{text}");
+    for usage in [&["audit"][..], &["audit", "--after", "3"], &["audit", "some-id", "--follow"]] {
+        let output = execstore(&db, usage)?;
+        assert_eq!(output.status.code(), Some(2), "{usage:?} is a usage error");
+        assert!(String::from_utf8(output.stderr)?.contains("Usage: execstore audit"), "{usage:?}");
+    }
+    Ok(())
+}

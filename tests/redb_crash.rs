@@ -23,6 +23,8 @@ enum Expected {
     Stored,
     Updated(u64),
     Deleted,
+    /// A delete was started but not acknowledged: either state is right.
+    Deleting,
 }
 
 /// The child: writes until killed, one acknowledgement line per returned write.
@@ -62,6 +64,8 @@ fn crash_child() -> TestResult {
         }
         if i % 5 == 0 && i > first + 1 {
             let target = format!("r{:06}", i - 2);
+            writeln!(out, "TRY delete {target}")?;
+            out.flush()?;
             if storage.delete(&target)? {
                 writeln!(out, "ACK deleted {target}")?;
             }
@@ -109,6 +113,10 @@ fn run_child_until_killed(
     // printed after its write returned, so all count as acknowledged.
     for line in BufReader::new(stdout).lines() {
         let line = line?;
+        if let Some(id) = line.strip_prefix("TRY delete ") {
+            expected.insert(id.to_owned(), Expected::Deleting);
+            continue;
+        }
         let Some(ack) = line.strip_prefix("ACK ") else { continue };
         record_ack(ack, expected)?;
         acks += 1;
@@ -143,6 +151,7 @@ fn check_reopened(storage: RedbStorage, expected: &BTreeMap<String, Expected>) -
         match state {
             Expected::Stored => assert!(record.is_some(), "acknowledged store of {id} lost"),
             Expected::Deleted => assert!(record.is_none(), "acknowledged delete of {id} lost"),
+            Expected::Deleting => {}
             Expected::Updated(n) => {
                 let record = record.ok_or_else(|| format!("updated {id} lost"))?;
                 assert_eq!(record.inputs.get("n"), Some(&json!(n)), "update of {id} lost");

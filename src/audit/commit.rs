@@ -3,7 +3,9 @@
 //!
 //! Layout: `audit` maps the seq of a chunk's first event to up to [`CHUNK_EVENTS`]
 //! consecutive events; `audit_by_execution` has one `(execution, chunk)` entry per
-//! execution with events in that chunk.
+//! execution with events in that chunk. Retention (`retention.rs`) may rewrite a chunk
+//! without some events, keeping its key, or delete it; the next seq therefore comes from
+//! the mark in `meta` (`seq.rs`); only a file written before the mark reads its last chunk.
 //!
 //! Failures: every event gets two commit attempts, its own batch and the next one (a
 //! failed reopen counts as an attempt); after that it is counted in `lost`. The first
@@ -13,14 +15,15 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase};
 
 use super::event::AuditEvent;
+use super::seq;
 use super::slot::Slot;
 use super::writer::Counters;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::redb::codec::{decode, encode};
-use crate::redb::{AUDIT, AUDIT_BY_EXECUTION};
+use crate::redb::{AUDIT, AUDIT_BY_EXECUTION, META};
 
 /// Events stored in one `audit` value. Fewer, larger values make a batch a handful of
 /// B-tree inserts instead of two per event; small enough that reading one event decodes
@@ -46,9 +49,6 @@ struct Failed {
 pub(crate) struct Committer {
     slot: Arc<Slot>,
     counters: Arc<Counters>,
-    /// `(key of the last chunk, next seq)` after this committer's last commit. Checked
-    /// against the table in every transaction: other logs may share the file.
-    tail: Option<(u64, u64)>,
     failed: Option<Failed>,
     /// The handle failed: open it again before the next attempt.
     reopen: bool,
@@ -57,15 +57,15 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Reads the log's tail now, so that an unreadable log is reported at open.
+    /// Reads the next seq now, so that an unreadable log is reported at open. It is read
+    /// again in every transaction: retention and other logs may share the file.
     pub(crate) fn new(slot: Arc<Slot>, counters: Arc<Counters>) -> Result<Self> {
-        let tail = slot.with(|db| {
+        slot.with(|db| {
             let txn = db.begin_read().during("audit open")?;
             let audit = txn.open_table(AUDIT).during("audit open")?;
-            read_tail(&audit, None)
+            seq::next(&audit, &txn.open_table(META).during("audit open")?, "audit open")
         })?;
-        let committer =
-            Committer { slot, counters, tail, failed: None, reopen: false, error: None };
+        let committer = Committer { slot, counters, failed: None, reopen: false, error: None };
         Ok(committer)
     }
 
@@ -102,9 +102,8 @@ impl Committer {
             return;
         }
         batch.iter_mut().for_each(|event| event.seq = 0);
-        match self.slot.with(|db| write(db, &mut batch, self.tail)) {
-            Ok(tail) => {
-                self.tail = Some(tail);
+        match self.slot.with(|db| write(db, &mut batch)) {
+            Ok(()) => {
                 self.counters.committed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
             Err(error) => {
@@ -124,7 +123,6 @@ impl Committer {
     fn keep_failed(&mut self, mut batch: Vec<AuditEvent>, second: usize, error: Error) {
         // redb refuses every later operation on a handle whose storage failed.
         self.reopen |= matches!(error, Error::Storage { .. });
-        self.tail = None;
         let probe = batch.first().filter(|event| event.seq != 0).cloned();
         let len = batch.len() as u64;
         let retry = batch.split_off(second.min(batch.len()));
@@ -168,14 +166,16 @@ fn landed(db: &Database, probe: Option<&AuditEvent>) -> Result<bool> {
     Ok(chunk.first() == Some(probe))
 }
 
-/// Writes `batch` in one transaction, giving its events their seqs; returns the new tail.
-fn write(db: &Database, batch: &mut [AuditEvent], tail: Option<(u64, u64)>) -> Result<(u64, u64)> {
+/// Writes `batch` in one transaction, giving its events their seqs from the stored mark:
+/// a transaction that fails rolls the mark back with it, so no seq is burned.
+fn write(db: &Database, batch: &mut [AuditEvent]) -> Result<()> {
     let txn = db.begin_write().during(OP)?;
-    let new_tail = {
+    {
         let mut audit = txn.open_table(AUDIT).during(OP)?;
         let mut by_execution = txn.open_table(AUDIT_BY_EXECUTION).during(OP)?;
-        let mut tail = read_tail(&audit, tail)?.unwrap_or((0, 1));
-        for (seq, event) in (tail.1..).zip(batch.iter_mut()) {
+        let mut meta = txn.open_table(META).during(OP)?;
+        let next = seq::next(&audit, &meta, OP)?;
+        for (seq, event) in (next..).zip(batch.iter_mut()) {
             event.seq = seq;
         }
         for chunk in batch.chunks(CHUNK_EVENTS) {
@@ -186,25 +186,8 @@ fn write(db: &Database, batch: &mut [AuditEvent], tail: Option<(u64, u64)>) -> R
             for execution in executions {
                 by_execution.insert((execution, first), ()).during(OP)?;
             }
-            tail = (first, first + chunk.len() as u64);
         }
-        tail
-    };
-    txn.commit().during(OP)?;
-    Ok(new_tail)
-}
-
-/// `(key of the last chunk, next seq)`, or `None` for an empty log. `known` is trusted
-/// when its key is still the last one: chunks are never changed once written.
-fn read_tail(
-    audit: &impl ReadableTable<u64, &'static [u8]>,
-    known: Option<(u64, u64)>,
-) -> Result<Option<(u64, u64)>> {
-    let Some((key, bytes)) = audit.last().during(OP)? else { return Ok(None) };
-    let key = key.value();
-    if let Some(known) = known.filter(|known| known.0 == key) {
-        return Ok(Some(known));
+        seq::store(&mut meta, next.saturating_add(batch.len() as u64), OP)?;
     }
-    let chunk: Vec<AuditEvent> = decode(|| format!("audit/{key}"), bytes.value())?;
-    Ok(Some((key, key.saturating_add(chunk.len() as u64))))
+    txn.commit().during(OP)
 }

@@ -5,7 +5,8 @@ mod commit;
 mod config;
 mod event;
 mod query;
-pub(crate) mod retention;
+mod retention;
+mod seq;
 mod slot;
 mod writer;
 
@@ -20,8 +21,10 @@ use uuid::Uuid;
 
 pub use config::{AuditConfig, OverflowPolicy};
 pub use event::{AuditEvent, AuditEventKind};
+pub(crate) use retention::{remove_older_than, sweep_orphans};
+pub(crate) use seq::check as check_next_seq;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StorageResultExt};
 use crate::listener::ExecutionListener;
 use backend::SharedBackend;
 use slot::{Reopen, Slot};
@@ -135,8 +138,28 @@ impl AuditLog {
     }
 
     /// Up to `limit` committed events with a seq above `after`, in seq order (start with 0).
+    ///
+    /// For followers that forward the log elsewhere: pass the seq of the last event handled
+    /// to get exactly the events committed after it, across close, reopen or a crash. Seqs
+    /// go to committed events only, one after another (a batch retried after an I/O error
+    /// gets its seqs at the retry), and are never given out twice, even after retention
+    /// removed events; events it removed are simply absent.
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<AuditEvent>> {
         self.inner.slot.with(|db| query::events_after(db, after, limit))
+    }
+
+    /// Removes the oldest chunks of events whose timestamps are all before `cutoff_millis`
+    /// (epoch millis), at most `budget` chunks of 256 in one write transaction, stopping at
+    /// the first chunk holding a newer event; returns how many it removed (call again until
+    /// 0). Surviving events keep their seqs, and seqs are never given out again.
+    pub fn remove_older_than(&self, cutoff_millis: i64, budget: u64) -> Result<u64> {
+        const OP: &str = "audit retention";
+        self.inner.slot.with(|db| {
+            let txn = db.begin_write().during(OP)?;
+            let removed = retention::remove_older_than(&txn, cutoff_millis, budget)?;
+            txn.commit().during(OP)?;
+            Ok(removed)
+        })
     }
 
     /// Events refused on a full queue under [`OverflowPolicy::DropNewest`].

@@ -1,4 +1,4 @@
-//! Reading the audit log: committed events only. See `writer.rs` for the chunked layout.
+//! Reading the audit log: committed events only. See `commit.rs` for the chunked layout.
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
 use uuid::Uuid;

@@ -1,5 +1,6 @@
 //! `RedbStorage`: execution history in one redb file.
 
+mod audit_retention;
 mod background;
 mod builder;
 mod cache;
@@ -24,4 +25,4 @@ pub use builder::{Durability, RedbStorageBuilder};
 pub(crate) use open::{open_backend, open_database};
 pub use prune::PRUNE_BATCH;
 pub use store::RedbStorage;
-pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION};
+pub(crate) use tables::{AUDIT, AUDIT_BY_EXECUTION, AUDIT_NEXT_SEQ, AUDIT_ORPHANS, META};

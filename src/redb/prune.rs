@@ -160,26 +160,31 @@ impl RedbStorage {
     }
 
     /// Audit events of removed runs, then those past `cutoff`, a bounded number of chunks
-    /// per transaction. These changes are not journaled: a crash may undo some, and as the
-    /// orphan marks are restored with them (a replayed removal marks again), the next pass
-    /// sweeps them again.
+    /// per transaction. These commits are neither journaled nor made durable on their own:
+    /// a crash may undo some, and as the orphan marks are restored with them (a replayed
+    /// removal marks again), the next pass sweeps them again. The next durable commit or a
+    /// clean close persists them, so an idle prune costs no fsync.
     fn prune_audit(&self, cutoff: Option<i64>) -> Result<PruneReport> {
         let mut report = PruneReport::default();
         loop {
-            let batch = self.retention_batch(|tables| {
-                let mut chunks = crate::audit::retention::sweep_orphans(tables.txn(), AUDIT_BATCH)?;
-                if let Some(cutoff) = cutoff {
-                    let left = AUDIT_BATCH.saturating_sub(chunks);
-                    chunks +=
-                        crate::audit::retention::remove_older_than(tables.txn(), cutoff, left)?;
-                }
-                if chunks > 0 {
-                    tables.mark_changed();
-                }
-                Ok(PruneReport { audit_chunks: chunks, ..PruneReport::default() })
+            let chunks = self.write_raw_with("prune", redb::Durability::None, |txn| {
+                let swept = crate::audit::sweep_orphans(txn, AUDIT_BATCH)?;
+                let aged = match cutoff {
+                    Some(cutoff) => {
+                        let left = AUDIT_BATCH.saturating_sub(swept);
+                        crate::audit::remove_older_than(txn, cutoff, left)?
+                    }
+                    None => 0,
+                };
+                Ok(swept + aged)
             })?;
-            report.add(batch);
-            if batch.audit_chunks < AUDIT_BATCH {
+            let transactions = u64::from(chunks > 0);
+            report.add(PruneReport {
+                audit_chunks: chunks,
+                transactions,
+                ..PruneReport::default()
+            });
+            if chunks < AUDIT_BATCH {
                 return Ok(report);
             }
         }

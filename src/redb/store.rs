@@ -252,6 +252,32 @@ impl RedbStorage {
         Ok(out)
     }
 
+    /// Runs `body` in one write transaction outside the execution tables (audit retention),
+    /// under the write lock, and commits it.
+    pub(crate) fn write_raw<T>(
+        &self,
+        operation: &'static str,
+        body: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        self.write_raw_with(operation, self.redb_durability(), body)
+    }
+
+    /// [`write_raw`](Self::write_raw) with the given redb durability: `None` for upkeep that
+    /// a crash may undo and that the next durable commit (or a clean close) persists.
+    pub(crate) fn write_raw_with<T>(
+        &self,
+        operation: &'static str,
+        durability: redb::Durability,
+        body: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let _serialized = self.lock_writes();
+        let mut txn = self.inner.db.begin_write().during(operation)?;
+        txn.set_durability(durability).during(operation)?;
+        let out = body(&txn)?;
+        txn.commit().during(operation)?;
+        Ok(out)
+    }
+
     /// Commits `op`, together with whatever other callers queued meanwhile.
     fn submit(&self, op: WriteOp) -> Result<Outcome> {
         self.inner.commits.submit(op, |ops| self.commit_group(ops))

@@ -48,12 +48,23 @@ pub(crate) const FIELD_SOURCE: u8 = 2;
 /// `script_counts`: script_path → how many records have it, for keep-last-N per script.
 pub(crate) const SCRIPT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("script_counts");
 
-/// `audit`: seq → event.
+/// `audit`: chunk key → up to 256 consecutive events (see `audit/commit.rs`). The key is
+/// its first event's seq when written; audit retention may later remove events from a
+/// chunk, which keeps its key.
 pub(crate) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
 /// `audit_by_execution`: (execution id as u128, seq) → ().
 pub(crate) const AUDIT_BY_EXECUTION: TableDefinition<(u128, u64), ()> =
     TableDefinition::new("audit_by_execution");
+
+/// `audit_orphans`: execution ids (UUID as u128) whose record was removed and whose audit
+/// events are still to be swept. Maintained by `Tables`, emptied by audit retention.
+pub(crate) const AUDIT_ORPHANS: TableDefinition<u128, ()> = TableDefinition::new("audit_orphans");
+
+/// The `meta` key of the audit log's next seq: a high-water mark written with every batch,
+/// so that removing old chunks never makes a seq be given out again. Files written before
+/// it derive the next seq from their last chunk.
+pub(crate) const AUDIT_NEXT_SEQ: &str = "audit.next_seq";
 
 /// Opens every table in `txn`, creating those that do not exist yet.
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
@@ -67,5 +78,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(SCRIPT_COUNTS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_EXECUTION)?;
+    txn.open_table(AUDIT_ORPHANS)?;
     Ok(())
 }

@@ -3,14 +3,15 @@
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::codec::decode;
 use super::fields::field_values;
 use super::minutes;
 use super::read::StatusCounters;
 use super::scripts;
-use super::tables::{BY_FIELD, BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::tables::{AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::write::audit_id;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 
@@ -27,9 +28,11 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let mut counted = StatusCounters::default();
     let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
     let mut scripted = 0u64;
+    let mut audited = HashSet::new();
     for entry in executions.iter().during(OP)? {
         let (id, bytes) = entry.during(OP)?;
         let id = id.value();
+        audited.extend(audit_id(id));
         let record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
         let summary = ExecutionSummary::from(&record);
         check_index_entry(by_start.get((record.start_time, id)).during(OP)?, &summary, || {
@@ -62,6 +65,8 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     }
     check_dag_viz(&executions, &dag_viz)?;
     check_counters(txn, counted)?;
+    check_orphans(txn, &audited)?;
+    crate::audit::check_next_seq(txn)?;
     if minutes::counts(txn)? != per_minute {
         let reason = "per-minute counts differ from the records".to_owned();
         return Err(Error::Corrupt { key: "by_start_minute".to_owned(), reason });
@@ -118,6 +123,24 @@ fn check_counters(txn: &ReadTransaction, counted: StatusCounters) -> Result<()> 
                 key: format!("meta/{}", StatusCounters::key(status)),
                 reason: format!("counter says {found}, the table holds {expected}"),
             });
+        }
+    }
+    Ok(())
+}
+
+/// An execution marked for audit sweeping has no record (`records`: their audit ids). A
+/// file from before the table has none to check.
+fn check_orphans(txn: &ReadTransaction, records: &HashSet<u128>) -> Result<()> {
+    let orphans = match txn.open_table(AUDIT_ORPHANS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(error) => return Err(error).during(OP),
+    };
+    for entry in orphans.iter().during(OP)? {
+        let execution = entry.during(OP)?.0.value();
+        if records.contains(&execution) {
+            let key = format!("audit_orphans/{}", uuid::Uuid::from_u128(execution));
+            return Err(Error::Corrupt { key, reason: "marked removed, but stored".to_owned() });
         }
     }
     Ok(())

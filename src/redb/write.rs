@@ -12,7 +12,8 @@ use super::minutes::MinuteDeltas;
 use super::read::{load_record, Locator, StatusCounters};
 use super::scripts::ScriptDeltas;
 use super::tables::{
-    BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META, SCRIPT_COUNTS,
+    AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META,
+    SCRIPT_COUNTS,
 };
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
@@ -82,6 +83,7 @@ pub(crate) struct Tables<'txn> {
     pub(super) by_field: Table<'txn, (u8, &'static str, i64, &'static str), ()>,
     meta: Table<'txn, &'static str, u64>,
     minutes: Table<'txn, i64, u64>,
+    audit_orphans: Table<'txn, u128, ()>,
     minute_deltas: MinuteDeltas,
     pub(super) script_counts: Table<'txn, &'static str, u64>,
     pub(super) script_deltas: ScriptDeltas,
@@ -108,6 +110,7 @@ impl<'txn> Tables<'txn> {
             meta: txn.open_table(META).during(operation)?,
             by_field: txn.open_table(BY_FIELD).during(operation)?,
             minutes: txn.open_table(BY_START_MINUTE).during(operation)?,
+            audit_orphans: txn.open_table(AUDIT_ORPHANS).during(operation)?,
             minute_deltas: MinuteDeltas::default(),
             script_counts: txn.open_table(SCRIPT_COUNTS).during(operation)?,
             script_deltas: ScriptDeltas::default(),
@@ -120,12 +123,6 @@ impl<'txn> Tables<'txn> {
     /// The transaction, for changes outside the execution tables (audit retention).
     pub(crate) fn txn(&self) -> &'txn WriteTransaction {
         self.txn
-    }
-
-    /// Records that the transaction changed something the execution tables do not show,
-    /// so it is committed.
-    pub(crate) fn mark_changed(&mut self) {
-        self.changes.any = true;
     }
 
     /// Applies an effect read back from the journal.
@@ -173,7 +170,10 @@ impl<'txn> Tables<'txn> {
         let op = self.operation;
         let record = &prepared.record;
         let id = record.execution_id.as_str();
-        self.remove(id)?;
+        self.unlink(id)?;
+        if let Some(execution) = audit_id(id) {
+            self.audit_orphans.remove(execution).during(op)?;
+        }
         self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
         if let Some(viz) = &prepared.viz_bytes {
             self.dag_viz.insert(id, viz.as_slice()).during(op)?;
@@ -198,8 +198,19 @@ impl<'txn> Tables<'txn> {
         Ok(())
     }
 
-    /// Removes a record from every table; `true` if it existed.
+    /// Removes a record from every table and marks its audit events for sweeping; `true`
+    /// if it existed.
     pub(crate) fn remove(&mut self, id: &str) -> Result<bool> {
+        let removed = self.unlink(id)?;
+        if removed {
+            self.mark_orphan(id)?;
+        }
+        Ok(removed)
+    }
+
+    /// Removes a record from every table, leaving its audit events alone (a replacement
+    /// keeps them); `true` if it existed.
+    fn unlink(&mut self, id: &str) -> Result<bool> {
         let op = self.operation;
         let locator = match self.executions.remove(id).during(op)? {
             Some(bytes) => decode::<Locator>(|| format!("executions/{id}"), bytes.value())?,
@@ -224,15 +235,33 @@ impl<'txn> Tables<'txn> {
         Ok(true)
     }
 
+    /// Marks a removed record's audit events for audit retention to sweep.
+    fn mark_orphan(&mut self, id: &str) -> Result<()> {
+        if let Some(execution) = audit_id(id) {
+            self.audit_orphans.insert(execution, ()).during(self.operation)?;
+        }
+        Ok(())
+    }
+
     /// The full record with this id, as committed so far in this transaction.
     pub(crate) fn load(&self, id: &str) -> Result<Option<StoredExecution>> {
         load_record(&self.executions, &self.dag_viz, id, self.operation)
     }
 
-    /// Deletes every record, index entry and counter.
+    /// Deletes every record, index entry and counter. The audit events of the cleared
+    /// records are marked for sweeping, as a removal of each would.
     pub(crate) fn clear(&mut self) -> Result<()> {
         let op = self.operation;
-        self.executions.retain(|_, _| false).during(op)?;
+        let mut cleared = Vec::new();
+        self.executions
+            .retain(|id, _| {
+                cleared.extend(audit_id(id));
+                false
+            })
+            .during(op)?;
+        for execution in cleared {
+            self.audit_orphans.insert(execution, ()).during(op)?;
+        }
         self.dag_viz.retain(|_, _| false).during(op)?;
         self.by_start.retain(|_, _| false).during(op)?;
         self.by_script.retain(|_, _| false).during(op)?;
@@ -251,6 +280,12 @@ impl<'txn> Tables<'txn> {
         }
         Ok(())
     }
+}
+
+/// The audit log's key for a record id: audit events are kept per execution UUID, so
+/// records whose id is not a UUID have none.
+pub(crate) fn audit_id(id: &str) -> Option<u128> {
+    uuid::Uuid::parse_str(id).ok().map(|uuid| uuid.as_u128())
 }
 
 /// Per-status changes to the counters within one transaction.

@@ -31,11 +31,8 @@ pub enum Command {
         /// The execution id, or a prefix that names one run.
         id: String,
     },
-    /// The audit timeline of one run.
-    Audit {
-        /// The execution id (a UUID), or a prefix that names one run.
-        id: String,
-    },
+    /// The audit timeline of one run, or with --follow every event as it is committed.
+    Audit(AuditArgs),
     /// Every run (or, with --audit, every audit event) as JSON Lines in Constellation's shape.
     Export(ExportArgs),
     /// Runs from JSON Lines or a JSON array, as Constellation's HTTP API returns them.
@@ -76,6 +73,29 @@ pub struct ListArgs {
     /// How many of the newest runs to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+}
+
+/// `audit`'s options: one run's timeline, or following the whole log.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The execution id (a UUID), or a prefix that names one run.
+    #[arg(required_unless_present = "follow", conflicts_with = "follow")]
+    pub id: Option<String>,
+    /// Print every committed event, one line each, as it is committed, until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// Start after this seq (the last one already forwarded), not at the current end.
+    #[arg(long, requires = "follow", value_name = "SEQ")]
+    pub after: Option<u64>,
+    /// Start with the oldest event kept, not at the current end.
+    #[arg(long, requires = "follow", conflicts_with = "after")]
+    pub from_start: bool,
+    /// Stop after printing this many events.
+    #[arg(long, requires = "follow", value_name = "N")]
+    pub limit: Option<u64>,
+    /// How long to wait before looking for new events again (`500ms`, `2s`).
+    #[arg(long, requires = "follow", value_parser = humantime::parse_duration, default_value = "200ms")]
+    pub interval: Duration,
 }
 
 /// `export`'s options.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::args::ListArgs;
 use crate::ids;
-use crate::output::{duration, or_dash, timestamp, Cell, Out};
+use crate::output::{duration, or_dash, outcome, timestamp, Cell, Out};
 
 pub fn stats(storage: &RedbStorage, out: &mut Out) -> anyhow::Result<()> {
     let stats = storage.stats()?;
@@ -189,11 +189,9 @@ fn timeline(events: &[AuditEvent], out: &mut Out) -> anyhow::Result<()> {
     let rows = events
         .iter()
         .map(|e| {
-            let outcome = match (&e.error, e.succeeded) {
-                (Some(error), _) => out.coloured(error, "31"),
-                (None, Some(true)) => out.coloured("ok", "32"),
-                (None, Some(false)) => out.coloured("failed", "31"),
-                (None, None) => Cell::from("-"),
+            let outcome = match outcome(e) {
+                (text, Some(colour)) => out.coloured(text, colour),
+                (text, None) => Cell::from(text),
             };
             vec![
                 Cell::from(e.seq.to_string()),

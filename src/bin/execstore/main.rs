@@ -3,6 +3,7 @@
 mod args;
 mod demo;
 mod export;
+mod follow;
 mod ids;
 mod import;
 mod inspect;
@@ -48,7 +49,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Stats => inspect::stats(&storage, &mut out),
         Command::List(args) => inspect::list(&storage, args, &mut out),
         Command::Show { id } => inspect::show(&storage, id, &mut out),
-        Command::Audit { id } => inspect::audit(&storage, id, &mut out),
+        Command::Audit(args) => match &args.id {
+            Some(id) => inspect::audit(&storage, id, &mut out),
+            None => follow::follow(&storage, args, &mut out),
+        },
         Command::Export(args) => export::export(&storage, args, &mut out),
         Command::Import { file } => import::import(&storage, file, &mut out),
         Command::Prune(args) => maintain::prune(&storage, args, &mut out),

@@ -172,3 +172,13 @@ pub fn duration(millis: i64) -> String {
 pub fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
+
+/// How an audit event ended, and the ANSI colour to show it in (none: no outcome).
+pub fn outcome(event: &execstore::AuditEvent) -> (&str, Option<&'static str>) {
+    match (&event.error, event.succeeded) {
+        (Some(error), _) => (error.as_str(), Some("31")),
+        (None, Some(true)) => ("ok", Some("32")),
+        (None, Some(false)) => ("failed", Some("31")),
+        (None, None) => ("-", None),
+    }
+}
