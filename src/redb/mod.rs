@@ -15,6 +15,7 @@ mod preview;
 mod prune;
 mod read;
 mod retain;
+mod script_keys;
 mod scripts;
 mod store;
 mod tables;

@@ -78,6 +78,7 @@ pub(crate) fn open_error(path: &Path, err: DatabaseError) -> Error {
 fn check_schema(db: &Database, path: &Path) -> Result<()> {
     match read_schema_version(db, path)? {
         Some(found) if found == SCHEMA_VERSION => {
+            super::script_keys::ensure(db)?;
             super::minutes::ensure(db)?;
             super::fields::ensure(db)?;
             super::scripts::ensure(db)

@@ -9,7 +9,7 @@ use super::codec::decode;
 use super::minutes;
 use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
 use super::write::JOURNAL_SEQ_KEY;
-use crate::error::{Result, StorageResultExt};
+use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{
     ExecutionSource, ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution,
 };
@@ -108,16 +108,21 @@ pub(crate) fn list_by_script(
     script_path: &str,
     limit: usize,
 ) -> Result<Vec<ExecutionSummary>> {
-    let by_script = txn.open_table(BY_SCRIPT).during("list_by_script")?;
+    const OP: &str = "list_by_script";
+    let by_script = txn.open_table(BY_SCRIPT).during(OP)?;
+    let by_start = txn.open_table(BY_START).during(OP)?;
     // No string sorts strictly between `s` and `s + "\0"`, so this upper bound ends the
     // range right after the last key of `script_path`.
     let next_script = format!("{script_path}\0");
     let range = (script_path, i64::MIN, "")..(next_script.as_str(), i64::MIN, "");
     let mut page = page_vec(limit);
-    for entry in by_script.range(range).during("list_by_script")?.rev().take(limit) {
-        let (key, summary) = entry.during("list_by_script")?;
+    for entry in by_script.range(range).during(OP)?.rev().take(limit) {
+        let (key, _) = entry.during(OP)?;
         let (script, start, id) = key.value();
-        let key = || format!("by_script/({script}, {start}, {id})");
+        let key = || format!("by_script_keys/({script}, {start}, {id})");
+        let Some(summary) = by_start.get((start, id)).during(OP)? else {
+            return Err(Error::Corrupt { key: key(), reason: "no by_start entry".to_owned() });
+        };
         page.push(decode(key, summary.value())?);
     }
     Ok(page)

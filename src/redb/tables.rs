@@ -23,8 +23,14 @@ pub(crate) const DAG_VIZ: TableDefinition<&str, &[u8]> = TableDefinition::new("d
 /// `by_start`: (start_time, id) → summary; a covering index for `list`.
 pub(crate) const BY_START: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("by_start");
 
-/// `by_script`: (script_path, start_time, id) → summary; a covering index for `list_by_script`.
-pub(crate) const BY_SCRIPT: TableDefinition<(&str, i64, &str), &[u8]> =
+/// `by_script_keys`: (script_path, start_time, id) → (); `list_by_script` reads each
+/// entry's summary from [`BY_START`], so the summary is stored once.
+pub(crate) const BY_SCRIPT: TableDefinition<(&str, i64, &str), ()> =
+    TableDefinition::new("by_script_keys");
+
+/// `by_script`: the script index of files before `by_script_keys`, with a copy of the
+/// summary as value; migrated at open (see `script_keys.rs`) and then deleted.
+pub(crate) const BY_SCRIPT_WITH_SUMMARY: TableDefinition<(&str, i64, &str), &[u8]> =
     TableDefinition::new("by_script");
 
 /// `by_start_minute`: minute of start time → how many records started in it. Lets `list`

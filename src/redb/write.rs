@@ -79,7 +79,7 @@ pub(crate) struct Tables<'txn> {
     executions: Table<'txn, &'static str, &'static [u8]>,
     dag_viz: Table<'txn, &'static str, &'static [u8]>,
     pub(super) by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
-    pub(super) by_script: Table<'txn, (&'static str, i64, &'static str), &'static [u8]>,
+    pub(super) by_script: Table<'txn, (&'static str, i64, &'static str), ()>,
     pub(super) by_field: Table<'txn, (u8, &'static str, i64, &'static str), ()>,
     meta: Table<'txn, &'static str, u64>,
     minutes: Table<'txn, i64, u64>,
@@ -181,7 +181,7 @@ impl<'txn> Tables<'txn> {
         let summary = prepared.summary_bytes.as_slice();
         self.by_start.insert((record.start_time, id), summary).during(op)?;
         if let Some(script) = record.script_path.as_deref() {
-            self.by_script.insert((script, record.start_time, id), summary).during(op)?;
+            self.by_script.insert((script, record.start_time, id), ()).during(op)?;
             self.script_deltas.add(script, 1);
         }
         for (field, value) in field_values(&record.dag_name, record.status, record.source) {
