@@ -17,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::syncer::Syncer;
 use crate::error::{Error, Result};
 
 const HEADER: &[u8; 8] = b"EXSJRNL1";
@@ -55,6 +56,15 @@ pub(crate) struct Journal {
     len: u64,
     /// The file's size: `len` plus zero-filled room.
     allocated: u64,
+    /// Syncs appends in the background; started by the first append.
+    syncer: Option<Syncer>,
+}
+
+/// An entry written by [`Journal::begin_append`] whose sync is under way.
+#[derive(Debug)]
+#[must_use = "settle the entry: keep it or erase it"]
+pub(crate) struct Pending {
+    len: u64,
 }
 
 /// The journal of the database at `db_path`: `<db_path>-journal`.
@@ -93,19 +103,52 @@ impl Journal {
         };
         let allocated = file.seek(SeekFrom::End(0)).map_err(io)?;
         let len = header_len + used as u64;
-        Ok((Journal { file, path, len, allocated }, entries))
+        Ok((Journal { file, path, len, allocated, syncer: None }, entries))
     }
 
-    /// Appends an entry and waits until it is on the disk.
-    pub(crate) fn append(&mut self, seq: u64, effects: &[Effect]) -> Result<()> {
+    /// Writes an entry after the last one and starts syncing it; [`settle`](Self::settle)
+    /// then waits for the sync and keeps or erases the entry.
+    pub(crate) fn begin_append(&mut self, seq: u64, effects: &[Effect]) -> Result<Pending> {
         let entry = frame(seq, effects)?;
         self.reserve(entry.len() as u64)?;
+        self.write_at(self.len, &entry)?;
+        let syncer = match &mut self.syncer {
+            Some(syncer) => syncer,
+            None => {
+                self.syncer.insert(Syncer::start(&self.file).map_err(|e| Error::io(&self.path, e))?)
+            }
+        };
+        syncer.begin();
+        Ok(Pending { len: entry.len() as u64 })
+    }
+
+    /// Waits for the sync of `pending`. If the transaction it journals `committed`, the
+    /// entry becomes part of the journal once on the disk; if not, it is overwritten with
+    /// zeros (which end the journal) so that no open replays a write that failed.
+    pub(crate) fn settle(&mut self, pending: Pending, committed: bool) -> Result<()> {
+        let synced = self.wait_for_sync();
+        if committed {
+            synced?;
+            self.len += pending.len;
+            return Ok(());
+        }
+        let zeros = vec![0; usize::try_from(pending.len).unwrap_or(0)];
+        self.write_at(self.len, &zeros)?;
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
-        self.file.seek(SeekFrom::Start(self.len)).map_err(io)?;
-        self.file.write_all(&entry).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
-        self.len += entry.len() as u64;
-        Ok(())
+        self.file.seek(SeekFrom::Start(offset)).map_err(io)?;
+        self.file.write_all(bytes).map_err(io)
+    }
+
+    fn wait_for_sync(&mut self) -> Result<()> {
+        let result = match &mut self.syncer {
+            Some(syncer) => syncer.wait(),
+            None => self.file.sync_data(),
+        };
+        result.map_err(|e| Error::io(&self.path, e))
     }
 
     /// Makes sure `bytes` more fit in allocated space, growing the file by zero-filled steps.
@@ -304,6 +347,31 @@ fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Journal {
+        fn append(&mut self, seq: u64, effects: &[Effect]) -> Result<()> {
+            let pending = self.begin_append(seq, effects)?;
+            self.settle(pending, true)
+        }
+    }
+
+    #[test]
+    fn an_entry_whose_commit_failed_is_erased_and_its_room_reused() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("j");
+        {
+            let (mut journal, _) = Journal::open(path.clone())?;
+            journal.append(1, &effects())?;
+            let failed = journal.begin_append(2, &effects())?;
+            journal.settle(failed, false)?;
+            let (_, entries) = Journal::open(path.clone())?;
+            assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+            journal.append(3, &[Effect::Clear])?;
+        }
+        let (_, entries) = Journal::open(path)?;
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
+        Ok(())
+    }
 
     fn effects() -> Vec<Effect> {
         vec![

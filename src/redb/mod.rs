@@ -18,6 +18,7 @@ mod retain;
 mod script_keys;
 mod scripts;
 mod store;
+mod syncer;
 mod tables;
 mod verify;
 mod write;

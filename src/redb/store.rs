@@ -10,7 +10,7 @@ use super::background::{Keeper, Wake};
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::group::CommitQueue;
-use super::journal::{self, Effect, Entry, Journal, CHECKPOINT_BYTES};
+use super::journal::{self, Effect, Entry, Journal, Pending, CHECKPOINT_BYTES};
 use super::read;
 use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
@@ -241,10 +241,16 @@ impl RedbStorage {
             txn.abort().during(operation)?;
             return Ok(out);
         }
-        txn.commit().during(operation)?;
+        // The journal entry is written and its sync runs while redb commits.
+        let pending = match (journal.as_deref_mut(), seq) {
+            (Some(state), Some(seq)) => state.begin(seq, &changes.effects)?,
+            _ => None,
+        };
+        let committed = txn.commit().during(operation);
         if let (Some(state), Some(seq)) = (journal.as_deref_mut(), seq) {
-            state.record(seq, &changes.effects)?;
+            state.settle(seq, pending, committed.is_ok())?;
         }
+        committed?;
         self.inner.cache.apply(&changes.written, &changes.removed);
         if journal.is_some_and(|state| state.journal.len() > CHECKPOINT_BYTES) {
             self.inner.checkpoint()?;
@@ -366,13 +372,27 @@ impl Drop for Inner {
 }
 
 impl JournalState {
-    /// Appends a transaction's effects (none: nothing to make durable) and advances.
-    fn record(&mut self, seq: u64, effects: &[Effect]) -> Result<()> {
-        self.next_seq = seq + 1;
+    /// Writes a transaction's effects (none: nothing to make durable) before its commit
+    /// and starts their sync. A failure here leaves the transaction uncommitted, but may
+    /// leave a whole entry on the disk, so the journal is then refused like a failed sync.
+    fn begin(&mut self, seq: u64, effects: &[Effect]) -> Result<Option<Pending>> {
         if effects.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        self.journal.append(seq, effects).inspect_err(|_| self.broken = true)
+        self.journal.begin_append(seq, effects).map(Some).inspect_err(|_| self.broken = true)
+    }
+
+    /// Once the transaction's commit returned: a committed entry must be on the disk and
+    /// the numbering advances; an uncommitted one is erased. Either failing leaves the
+    /// database and the journal disagreeing, so later writes are refused.
+    fn settle(&mut self, seq: u64, pending: Option<Pending>, committed: bool) -> Result<()> {
+        if let Some(pending) = pending {
+            self.journal.settle(pending, committed).inspect_err(|_| self.broken = true)?;
+        }
+        if committed {
+            self.next_seq = seq + 1;
+        }
+        Ok(())
     }
 }
 

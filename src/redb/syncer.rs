@@ -1,0 +1,51 @@
+//! A thread that syncs the journal while the writer commits to redb, so a durable write
+//! waits for the longer of the two instead of their sum.
+
+use std::fs::File;
+use std::io;
+use std::thread;
+
+use crossbeam_channel::{Receiver, Sender};
+
+/// The journal's sync thread; it ends when this is dropped.
+#[derive(Debug)]
+pub(crate) struct Syncer {
+    /// A handle of the journal file, kept to sync in place when the thread is gone.
+    file: File,
+    requests: Sender<()>,
+    results: Receiver<io::Result<()>>,
+    /// A request was sent whose result has not been taken.
+    in_flight: bool,
+}
+
+impl Syncer {
+    /// Starts the thread on a second handle of `file`.
+    pub(crate) fn start(file: &File) -> io::Result<Syncer> {
+        let theirs = file.try_clone()?;
+        let (requests, incoming) = crossbeam_channel::bounded::<()>(1);
+        let (outgoing, results) = crossbeam_channel::bounded(1);
+        thread::Builder::new().name("execstore-journal-sync".to_owned()).spawn(move || {
+            while incoming.recv().is_ok() {
+                if outgoing.send(theirs.sync_data()).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Syncer { file: file.try_clone()?, requests, results, in_flight: false })
+    }
+
+    /// Starts a sync of everything written to the file so far.
+    pub(crate) fn begin(&mut self) {
+        self.in_flight = self.requests.send(()).is_ok();
+    }
+
+    /// Waits for the sync [`begin`](Self::begin) started (or syncs now if the thread is
+    /// gone).
+    pub(crate) fn wait(&mut self) -> io::Result<()> {
+        let started = std::mem::take(&mut self.in_flight);
+        match started.then(|| self.results.recv().ok()).flatten() {
+            Some(result) => result,
+            None => self.file.sync_data(),
+        }
+    }
+}
