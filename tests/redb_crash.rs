@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use execstore::{Durability, ExecutionStatus, ExecutionStorage, RedbStorage};
 use serde_json::json;
-use support::{execution, TestResult};
+use support::{execution, viz, TestResult};
 
 const DB_VAR: &str = "EXECSTORE_CRASH_DB";
 const FIRST_VAR: &str = "EXECSTORE_CRASH_FIRST";
@@ -48,7 +48,10 @@ fn crash_child() -> TestResult {
                 writeln!(out, "ACK stored {id}-{k}")?;
             }
         } else {
-            storage.store(execution(&id, start, Some(&script)))?;
+            // Half the runs share one visualization: replay must keep its count exact.
+            let mut record = execution(&id, start, Some(&script));
+            record.dag_viz_ir = (i % 2 == 0).then(viz);
+            storage.store(record)?;
             writeln!(out, "ACK stored {id}")?;
         }
         if i % 3 == 0 && i > first {

@@ -21,6 +21,7 @@ mod store;
 mod syncer;
 mod tables;
 mod verify;
+mod viz_blobs;
 mod write;
 
 pub use builder::{Durability, RedbStorageBuilder};

@@ -79,6 +79,7 @@ fn check_schema(db: &Database, path: &Path) -> Result<()> {
     match read_schema_version(db, path)? {
         Some(found) if found == SCHEMA_VERSION => {
             super::script_keys::ensure(db)?;
+            super::viz_blobs::ensure(db)?;
             super::minutes::ensure(db)?;
             super::fields::ensure(db)?;
             super::scripts::ensure(db)

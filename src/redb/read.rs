@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::codec::decode;
 use super::minutes;
-use super::tables::{BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::tables::{BY_SCRIPT, BY_START, EXECUTIONS, META};
+use super::viz_blobs::VizReader;
 use super::write::JOURNAL_SEQ_KEY;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{
@@ -28,36 +29,23 @@ pub(crate) struct Locator {
     pub(crate) status: ExecutionStatus,
 }
 
-/// The record with this id, with its DAG visualization put back.
-pub(crate) fn load_record(
-    executions: &impl ReadableTable<&'static str, &'static [u8]>,
-    dag_viz: &impl ReadableTable<&'static str, &'static [u8]>,
-    id: &str,
-    operation: &'static str,
-) -> Result<Option<StoredExecution>> {
-    let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
-    decode_record(dag_viz, id, bytes.value(), operation).map(Some)
-}
-
 /// Decodes a record's bytes and puts its DAG visualization back.
 fn decode_record(
-    dag_viz: &impl ReadableTable<&'static str, &'static [u8]>,
+    viz: &VizReader,
     id: &str,
     bytes: &[u8],
     operation: &'static str,
 ) -> Result<StoredExecution> {
     let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes)?;
-    if let Some(viz) = dag_viz.get(id).during(operation)? {
-        record.dag_viz_ir = Some(decode(|| format!("dag_viz/{id}"), viz.value())?);
-    }
+    record.dag_viz_ir = viz.load(id, operation)?;
     Ok(record)
 }
 
 /// `get` in a read transaction.
 pub(crate) fn get(txn: &ReadTransaction, id: &str) -> Result<Option<StoredExecution>> {
     let executions = txn.open_table(EXECUTIONS).during("get")?;
-    let dag_viz = txn.open_table(DAG_VIZ).during("get")?;
-    load_record(&executions, &dag_viz, id, "get")
+    let Some(bytes) = executions.get(id).during("get")? else { return Ok(None) };
+    decode_record(&VizReader::open(txn, "get")?, id, bytes.value(), "get").map(Some)
 }
 
 /// Up to `limit` full records with an id above `after`, in id order: a page of an export.
@@ -68,7 +56,7 @@ pub(crate) fn records_after(
 ) -> Result<Vec<StoredExecution>> {
     const OP: &str = "records_after";
     let executions = txn.open_table(EXECUTIONS).during(OP)?;
-    let dag_viz = txn.open_table(DAG_VIZ).during(OP)?;
+    let viz = VizReader::open(txn, OP)?;
     let range = match after {
         Some(after) => executions.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
         None => executions.range::<&str>(..),
@@ -76,7 +64,7 @@ pub(crate) fn records_after(
     let mut page = page_vec(limit);
     for entry in range.during(OP)?.take(limit) {
         let (id, bytes) = entry.during(OP)?;
-        page.push(decode_record(&dag_viz, id.value(), bytes.value(), OP)?);
+        page.push(decode_record(&viz, id.value(), bytes.value(), OP)?);
     }
     Ok(page)
 }

@@ -17,8 +17,19 @@ pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// `executions`: id → the record without its DAG visualization.
 pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
 
-/// `dag_viz`: id → `DagVizIr`, read only by `get`.
+/// `dag_viz`: id → `DagVizIr`, one copy per record, in files before `viz_blobs`; moved
+/// there at open (see `viz_blobs.rs`) and then deleted.
 pub(crate) const DAG_VIZ: TableDefinition<&str, &[u8]> = TableDefinition::new("dag_viz");
+
+/// `viz_blobs`: BLAKE3 hash of an encoded `DagVizIr` → those bytes, each stored once.
+pub(crate) const VIZ_BLOBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("viz_blobs");
+
+/// `viz_refs`: blob hash → how many records point at it.
+pub(crate) const VIZ_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("viz_refs");
+
+/// `execution_viz`: id → the hash of its visualization, read only by `get`.
+pub(crate) const EXECUTION_VIZ: TableDefinition<&str, &[u8; 32]> =
+    TableDefinition::new("execution_viz");
 
 /// `by_start`: (start_time, id) → summary; a covering index for `list`.
 pub(crate) const BY_START: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("by_start");
@@ -76,7 +87,9 @@ pub(crate) const AUDIT_NEXT_SEQ: &str = "audit.next_seq";
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(META)?;
     txn.open_table(EXECUTIONS)?;
-    txn.open_table(DAG_VIZ)?;
+    txn.open_table(VIZ_BLOBS)?;
+    txn.open_table(VIZ_REFS)?;
+    txn.open_table(EXECUTION_VIZ)?;
     txn.open_table(BY_START)?;
     txn.open_table(BY_SCRIPT)?;
     txn.open_table(BY_START_MINUTE)?;

@@ -10,7 +10,7 @@ use super::fields::field_values;
 use super::minutes;
 use super::read::StatusCounters;
 use super::scripts;
-use super::tables::{AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, DAG_VIZ, EXECUTIONS, META};
+use super::tables::{AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, EXECUTIONS, META};
 use super::write::audit_id;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
@@ -22,7 +22,6 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let executions = txn.open_table(EXECUTIONS).during(OP)?;
     let by_start = txn.open_table(BY_START).during(OP)?;
     let by_script = txn.open_table(BY_SCRIPT).during(OP)?;
-    let dag_viz = txn.open_table(DAG_VIZ).during(OP)?;
     let by_field = txn.open_table(BY_FIELD).during(OP)?;
     let mut per_script: BTreeMap<String, u64> = BTreeMap::new();
     let mut counted = StatusCounters::default();
@@ -63,7 +62,7 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
         let reason = "per-script counts differ from the records".to_owned();
         return Err(Error::Corrupt { key: "script_counts".to_owned(), reason });
     }
-    check_dag_viz(&executions, &dag_viz)?;
+    super::viz_blobs::verify(txn, OP)?;
     check_counters(txn, counted)?;
     check_orphans(txn, &audited)?;
     crate::audit::check_next_seq(txn)?;
@@ -96,20 +95,6 @@ fn check_len(table: &str, found: u64, expected: u64) -> Result<()> {
             key: table.to_owned(),
             reason: format!("{found} entries for {expected} records"),
         });
-    }
-    Ok(())
-}
-
-fn check_dag_viz(
-    executions: &impl ReadableTable<&'static str, &'static [u8]>,
-    dag_viz: &impl ReadableTable<&'static str, &'static [u8]>,
-) -> Result<()> {
-    for entry in dag_viz.iter().during(OP)? {
-        let (id, _) = entry.during(OP)?;
-        if executions.get(id.value()).during(OP)?.is_none() {
-            let key = format!("dag_viz/{}", id.value());
-            return Err(Error::Corrupt { key, reason: "no record for this id".to_owned() });
-        }
     }
     Ok(())
 }

@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use redb::{Table, WriteTransaction};
+use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::{decode, encode};
 use super::fields::field_values;
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
-use super::read::{load_record, Locator, StatusCounters};
+use super::read::{Locator, StatusCounters};
 use super::scripts::ScriptDeltas;
 use super::tables::{
-    AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_VIZ, EXECUTIONS, META,
-    SCRIPT_COUNTS,
+    AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, EXECUTIONS, META, SCRIPT_COUNTS,
 };
+use super::viz_blobs::VizWriter;
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -77,7 +77,7 @@ pub(crate) struct Tables<'txn> {
     txn: &'txn WriteTransaction,
     pub(super) operation: &'static str,
     executions: Table<'txn, &'static str, &'static [u8]>,
-    dag_viz: Table<'txn, &'static str, &'static [u8]>,
+    viz: VizWriter<'txn>,
     pub(super) by_start: Table<'txn, (i64, &'static str), &'static [u8]>,
     pub(super) by_script: Table<'txn, (&'static str, i64, &'static str), ()>,
     pub(super) by_field: Table<'txn, (u8, &'static str, i64, &'static str), ()>,
@@ -104,7 +104,7 @@ impl<'txn> Tables<'txn> {
             txn,
             operation,
             executions: txn.open_table(EXECUTIONS).during(operation)?,
-            dag_viz: txn.open_table(DAG_VIZ).during(operation)?,
+            viz: VizWriter::open(txn, operation)?,
             by_start: txn.open_table(BY_START).during(operation)?,
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
@@ -176,7 +176,7 @@ impl<'txn> Tables<'txn> {
         }
         self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
         if let Some(viz) = &prepared.viz_bytes {
-            self.dag_viz.insert(id, viz.as_slice()).during(op)?;
+            self.viz.link(id, viz, op)?;
         }
         let summary = prepared.summary_bytes.as_slice();
         self.by_start.insert((record.start_time, id), summary).during(op)?;
@@ -216,7 +216,7 @@ impl<'txn> Tables<'txn> {
             Some(bytes) => decode::<Locator>(|| format!("executions/{id}"), bytes.value())?,
             None => return Ok(false),
         };
-        self.dag_viz.remove(id).during(op)?;
+        self.viz.unlink(id, op)?;
         self.by_start.remove((locator.start_time, id)).during(op)?;
         if let Some(script) = locator.script_path.as_deref() {
             self.by_script.remove((script, locator.start_time, id)).during(op)?;
@@ -245,7 +245,12 @@ impl<'txn> Tables<'txn> {
 
     /// The full record with this id, as committed so far in this transaction.
     pub(crate) fn load(&self, id: &str) -> Result<Option<StoredExecution>> {
-        load_record(&self.executions, &self.dag_viz, id, self.operation)
+        let Some(bytes) = self.executions.get(id).during(self.operation)? else {
+            return Ok(None);
+        };
+        let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
+        record.dag_viz_ir = self.viz.load(id, self.operation)?;
+        Ok(Some(record))
     }
 
     /// Deletes every record, index entry and counter. The audit events of the cleared
@@ -262,7 +267,7 @@ impl<'txn> Tables<'txn> {
         for execution in cleared {
             self.audit_orphans.insert(execution, ()).during(op)?;
         }
-        self.dag_viz.retain(|_, _| false).during(op)?;
+        self.viz.clear(op)?;
         self.by_start.retain(|_, _| false).during(op)?;
         self.by_script.retain(|_, _| false).during(op)?;
         self.by_field.retain(|_, _| false).during(op)?;
