@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::{ExecutionSummary, StorageStats, StoredExecution};
+use crate::query::{HistoryQuery, Page};
 use crate::storage::ExecutionStorage;
 
 /// The storage operations as `async fn`s for tokio applications.
@@ -103,6 +104,18 @@ impl<S: ExecutionStorage + ?Sized + 'static> AsyncStorage<S> {
     ) -> Result<Vec<ExecutionSummary>> {
         let script = script_path.to_owned();
         self.blocking("list_by_script", move |s| s.list_by_script(&script, limit)).await
+    }
+
+    /// See [`ExecutionStorage::query`].
+    pub async fn query(&self, query: &HistoryQuery) -> Result<Page> {
+        let query = query.clone();
+        self.blocking("query", move |s| s.query(&query)).await
+    }
+
+    /// See [`ExecutionStorage::count`].
+    pub async fn count(&self, filter: &HistoryQuery) -> Result<u64> {
+        let filter = filter.clone();
+        self.blocking("count", move |s| s.count(&filter)).await
     }
 
     /// See [`ExecutionStorage::stats`].

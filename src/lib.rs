@@ -12,6 +12,7 @@ mod error;
 mod listener;
 mod memory;
 mod model;
+mod query;
 mod redb;
 mod retention;
 mod storage;
@@ -28,13 +29,14 @@ pub use model::{
     now_millis, should_sample, ExecutionSource, ExecutionStatus, ExecutionSummary, Json,
     StorageStats, StoredExecution, StoredNodeResult, OUTPUT_PREVIEW_CHARS,
 };
+pub use query::{Cursor, HistoryQuery, Order, Page, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT};
 pub use storage::{truncate_values, Config, ExecutionStorage};
 pub use viz::{
     Bounds, DagVizIr, EdgeKind, ExecutionState, NodeGroup, NodeKind, Position, VizEdge,
     VizMetadata, VizNode, VizStatus,
 };
 // The redb backend.
-pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder, PRUNE_BATCH};
+pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder, PRUNE_BATCH, QUERY_SCAN_LIMIT};
 pub use retention::{PruneReport, RetentionPolicy};
 // The listener SPI and the audit log.
 pub use audit::{AuditConfig, AuditEvent, AuditEventKind, AuditLog, OverflowPolicy};

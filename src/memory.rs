@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::error::Result;
 use crate::model::{ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution};
+use crate::query::{collect_page, statuses_or_all, HistoryQuery, Order, Page};
 use crate::storage::{check_id_unchanged, page_vec, truncate_values, validate_id, Config};
 use crate::ExecutionStorage;
 
@@ -170,6 +171,32 @@ impl ExecutionStorage for MemoryStorage {
         let state = self.read();
         let Some(ids) = state.by_script.get(script_path) else { return Ok(Vec::new()) };
         Ok(state.summaries(ids.iter().rev().map(|(_, id)| id), limit))
+    }
+
+    /// Walks the start-time index from the cursor: O(log n + the entries it passes).
+    fn query(&self, query: &HistoryQuery) -> Result<Page> {
+        query.validate()?;
+        let state = self.read();
+        let keys: Box<dyn Iterator<Item = &(i64, String)>> = match query.order {
+            Order::Newest => Box::new(state.by_start.iter().rev()),
+            Order::Oldest => Box::new(state.by_start.iter()),
+        };
+        let candidates = keys
+            .skip_while(|(start, id)| !query.is_past_cursor(*start, id))
+            .filter_map(|(_, id)| state.records.get(id))
+            .map(|entry| Ok(entry.summary.clone()));
+        collect_page(query, candidates, usize::MAX)
+    }
+
+    /// Counters for the statuses alone; otherwise a scan of every record.
+    fn count(&self, filter: &HistoryQuery) -> Result<u64> {
+        let state = self.read();
+        if filter.dag_name.is_none() && filter.is_counted_by_counters() {
+            let mut counts = state.counts;
+            let statuses = statuses_or_all(&filter.statuses);
+            return Ok(statuses.iter().map(|&s| *counts.slot(s)).sum());
+        }
+        Ok(state.records.values().filter(|e| filter.matches(&e.summary)).count() as u64)
     }
 
     fn stats(&self) -> Result<StorageStats> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::model::{ExecutionSummary, Json, StorageStats, StoredExecution};
+use crate::query::{collect_page, HistoryQuery, Order, Page};
 
 /// Execution history: Constellation's `ExecutionStorage` SPI.
 ///
@@ -52,6 +53,44 @@ pub trait ExecutionStorage: Send + Sync {
 
     /// Removes every execution.
     fn clear(&self) -> Result<()>;
+
+    /// A page of the summaries matching `query`, in its order, after its cursor (see
+    /// [`HistoryQuery`]). Refuses a limit of 0 or above
+    /// [`MAX_QUERY_LIMIT`](crate::MAX_QUERY_LIMIT) and a cursor made for the other order.
+    ///
+    /// This default reads the whole history through [`list`](Self::list) on every call;
+    /// the crate's backends answer from their indexes.
+    fn query(&self, query: &HistoryQuery) -> Result<Page> {
+        query.validate()?;
+        let mut all = every_summary(self)?;
+        if query.order == Order::Oldest {
+            all.reverse();
+        }
+        let past_cursor =
+            all.into_iter().filter(|s| query.is_past_cursor(s.start_time, &s.execution_id));
+        collect_page(query, past_cursor.map(Ok), usize::MAX)
+    }
+
+    /// How many executions match `filter`'s filters (its order, limit and cursor aside).
+    ///
+    /// This default reads the whole history through [`list`](Self::list).
+    fn count(&self, filter: &HistoryQuery) -> Result<u64> {
+        Ok(every_summary(self)?.iter().filter(|s| filter.matches(s)).count() as u64)
+    }
+}
+
+/// Every summary, newest first, read through `list` a page at a time.
+fn every_summary<S: ExecutionStorage + ?Sized>(storage: &S) -> Result<Vec<ExecutionSummary>> {
+    const PAGE: usize = 1_000;
+    let mut all = Vec::new();
+    loop {
+        let page = storage.list(PAGE, all.len())?;
+        let done = page.len() < PAGE;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
 }
 
 /// Configuration of [`MemoryStorage`](crate::MemoryStorage), as Constellation's

@@ -82,7 +82,8 @@ fn check_schema(db: &Database, path: &Path) -> Result<()> {
             super::viz_blobs::ensure(db)?;
             super::minutes::ensure(db)?;
             super::fields::ensure(db)?;
-            super::scripts::ensure(db)
+            super::scripts::ensure(db)?;
+            super::dag_counts::ensure(db)
         }
         Some(found) => Err(Error::SchemaVersion {
             path: path.to_path_buf(),

@@ -16,6 +16,7 @@ use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
+use crate::query::{HistoryQuery, Page};
 use crate::retention::{cutoff, RetentionPolicy};
 use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
 
@@ -503,6 +504,21 @@ impl ExecutionStorage for RedbStorage {
             self.enforce_limits(tables)?;
             Ok(Some(updated))
         })
+    }
+
+    /// Walks one index range (see [`QUERY_SCAN_LIMIT`](crate::QUERY_SCAN_LIMIT) for the
+    /// bound on one call): by script path if given, else DAG name, else a single status,
+    /// else source, else start time; O(log n + entries examined), each match one more
+    /// O(log n) summary read.
+    fn query(&self, query: &HistoryQuery) -> Result<Page> {
+        query.validate()?;
+        super::query::query(&self.read_txn("query")?, query)
+    }
+
+    /// O(1) from counters kept in each write when only a DAG name and/or statuses filter;
+    /// otherwise a walk of the range [`query`](Self::query) would use (unbounded).
+    fn count(&self, filter: &HistoryQuery) -> Result<u64> {
+        super::query::count(&self.read_txn("count")?, filter)
     }
 
     fn delete(&self, execution_id: &str) -> Result<bool> {

@@ -62,6 +62,10 @@ pub(crate) const FIELD_STATUS: u8 = 1;
 /// [`BY_FIELD`]'s field holding `ExecutionSource::as_str()`.
 pub(crate) const FIELD_SOURCE: u8 = 2;
 
+/// `dag_counts`: (dag_name, status slot 0/1/2 in `ExecutionStatus::ALL` order) → how many
+/// records have both; a count reaching 0 is removed.
+pub(crate) const DAG_COUNTS: TableDefinition<(&str, u8), u64> = TableDefinition::new("dag_counts");
+
 /// `script_counts`: script_path → how many records have it, for keep-last-N per script.
 pub(crate) const SCRIPT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("script_counts");
 
@@ -95,6 +99,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(BY_START_MINUTE)?;
     txn.open_table(BY_FIELD)?;
     txn.open_table(SCRIPT_COUNTS)?;
+    txn.open_table(DAG_COUNTS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_EXECUTION)?;
     txn.open_table(AUDIT_ORPHANS)?;

@@ -24,6 +24,7 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let by_script = txn.open_table(BY_SCRIPT).during(OP)?;
     let by_field = txn.open_table(BY_FIELD).during(OP)?;
     let mut per_script: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_dag: BTreeMap<(String, u8), u64> = BTreeMap::new();
     let mut counted = StatusCounters::default();
     let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
     let mut scripted = 0u64;
@@ -52,12 +53,18 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
             }
         }
         counted.count(record.status);
+        let slot = super::dag_counts::status_slot(record.status);
+        *per_dag.entry((record.dag_name.clone(), slot)).or_default() += 1;
         *per_minute.entry(minutes::minute(record.start_time)).or_default() += 1;
     }
     let total = counted.total();
     check_len("by_start", by_start.len().during(OP)?, total)?;
     check_len("by_script", by_script.len().during(OP)?, scripted)?;
     check_len("by_field", by_field.len().during(OP)?, total * 3)?;
+    if super::dag_counts::counts(txn)? != per_dag {
+        let reason = "per-DAG counts differ from the records".to_owned();
+        return Err(Error::Corrupt { key: "dag_counts".to_owned(), reason });
+    }
     if scripts::counts(txn)? != per_script {
         let reason = "per-script counts differ from the records".to_owned();
         return Err(Error::Corrupt { key: "script_counts".to_owned(), reason });

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::{decode, encode};
+use super::dag_counts::DagDeltas;
 use super::fields::field_values;
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
 use super::read::{Locator, StatusCounters};
 use super::scripts::ScriptDeltas;
 use super::tables::{
-    AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, EXECUTIONS, META, SCRIPT_COUNTS,
+    AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_COUNTS, EXECUTIONS, META,
+    SCRIPT_COUNTS,
 };
 use super::viz_blobs::VizWriter;
 use crate::error::{Result, StorageResultExt};
@@ -87,6 +89,8 @@ pub(crate) struct Tables<'txn> {
     minute_deltas: MinuteDeltas,
     pub(super) script_counts: Table<'txn, &'static str, u64>,
     pub(super) script_deltas: ScriptDeltas,
+    dag_counts: Table<'txn, (&'static str, u8), u64>,
+    dag_deltas: DagDeltas,
     /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
     deltas: StatusDeltas,
     pub(super) changes: Changes,
@@ -114,6 +118,8 @@ impl<'txn> Tables<'txn> {
             minute_deltas: MinuteDeltas::default(),
             script_counts: txn.open_table(SCRIPT_COUNTS).during(operation)?,
             script_deltas: ScriptDeltas::default(),
+            dag_counts: txn.open_table(DAG_COUNTS).during(operation)?,
+            dag_deltas: DagDeltas::default(),
             deltas: StatusDeltas::default(),
             changes: Changes::default(),
             journal_seq,
@@ -153,6 +159,7 @@ impl<'txn> Tables<'txn> {
         }
         self.minute_deltas.write(&mut self.minutes, self.operation)?;
         self.script_deltas.write(&mut self.script_counts, self.operation)?;
+        self.dag_deltas.write(&mut self.dag_counts, self.operation)?;
         Ok(self.changes)
     }
 
@@ -188,6 +195,7 @@ impl<'txn> Tables<'txn> {
             self.by_field.insert((field, value, record.start_time, id), ()).during(op)?;
         }
         self.deltas.add(record.status, 1);
+        self.dag_deltas.add(&record.dag_name, record.status, 1);
         self.minute_deltas.add(record.start_time, 1);
         self.changes.written.push(Arc::clone(&prepared.record));
         self.changes.any = true;
@@ -226,6 +234,7 @@ impl<'txn> Tables<'txn> {
             self.by_field.remove((field, value, locator.start_time, id)).during(op)?;
         }
         self.deltas.add(locator.status, -1);
+        self.dag_deltas.add(&locator.dag_name, locator.status, -1);
         self.minute_deltas.add(locator.start_time, -1);
         self.changes.removed.push(id.to_owned());
         self.changes.any = true;
@@ -275,6 +284,8 @@ impl<'txn> Tables<'txn> {
         self.minute_deltas.clear();
         self.script_counts.retain(|_, _| false).during(op)?;
         self.script_deltas.clear();
+        self.dag_counts.retain(|_, _| false).during(op)?;
+        self.dag_deltas.clear();
         for status in ExecutionStatus::ALL {
             self.meta.remove(StatusCounters::key(status)).during(op)?;
         }

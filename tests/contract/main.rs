@@ -11,6 +11,7 @@ use support::{Harness, Limits, TestResult};
 
 mod cases;
 mod model_based;
+mod query;
 
 /// Instantiates every contract case as a `#[test]` for one backend.
 macro_rules! contract_suite {
@@ -27,11 +28,23 @@ macro_rules! contract_suite {
                 truncates_large_values, summaries_carry_preview_and_node_count,
                 concurrent_updates_lose_nothing, model_based_operations,
             );
+            contract_cases!($factory, query;
+                query_pages_exactly_under_concurrent_writes, query_filters_each_field,
+                query_bad_arguments,
+            );
         }
     };
 }
 
 macro_rules! contract_cases {
+    ($factory:path, $module:ident; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() -> TestResult {
+                $module::$case($factory)
+            }
+        )*
+    };
     ($factory:path; $($case:ident),* $(,)?) => {
         $(
             #[test]
