@@ -15,6 +15,7 @@ mod model;
 mod query;
 mod redb;
 mod retention;
+mod sampling;
 mod storage;
 mod viz;
 
@@ -38,6 +39,7 @@ pub use viz::{
 // The redb backend.
 pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder, PRUNE_BATCH, QUERY_SCAN_LIMIT};
 pub use retention::{PruneReport, RetentionPolicy};
+pub use sampling::TailSampling;
 // The listener SPI and the audit log.
 pub use audit::{AuditConfig, AuditEvent, AuditEventKind, AuditLog, OverflowPolicy};
 pub use listener::{CompositeListener, ExecutionListener, NoopListener};

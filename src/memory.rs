@@ -3,9 +3,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{ExecutionStatus, ExecutionSummary, StorageStats, StoredExecution};
 use crate::query::{collect_page, statuses_or_all, HistoryQuery, Order, Page};
+use crate::sampling::TailSampling;
 use crate::storage::{check_id_unchanged, page_vec, truncate_values, validate_id, Config};
 use crate::ExecutionStorage;
 
@@ -17,6 +18,7 @@ use crate::ExecutionStorage;
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     config: Config,
+    sampling: Option<TailSampling>,
     state: RwLock<State>,
 }
 
@@ -57,7 +59,19 @@ impl MemoryStorage {
     /// An empty store with this configuration.
     pub fn new(config: Config) -> Self {
         let config = Config { max_executions: config.max_executions.max(1), ..config };
-        MemoryStorage { config, state: RwLock::default() }
+        MemoryStorage { config, sampling: None, state: RwLock::default() }
+    }
+
+    /// The same store with tail sampling of completed runs (see [`TailSampling`]).
+    #[must_use]
+    pub fn with_tail_sampling(mut self, sampling: TailSampling) -> Self {
+        self.sampling = Some(sampling);
+        self
+    }
+
+    /// Whether the sampling policy keeps `execution`, which is about to be stored.
+    fn admits(&self, execution: &mut StoredExecution) -> bool {
+        self.sampling.is_none_or(|s| s.admit_stored(execution))
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
@@ -136,21 +150,25 @@ impl State {
 
 impl ExecutionStorage for MemoryStorage {
     fn store(&self, execution: StoredExecution) -> Result<String> {
-        let entry = self.prepare(execution)?;
-        let id = entry.execution.execution_id.clone();
-        let mut state = self.write();
-        state.insert(entry);
-        state.evict_beyond(self.config.max_executions);
-        Ok(id)
+        self.store_many(vec![execution])?
+            .pop()
+            .ok_or_else(|| Error::Worker("store stored nothing".to_owned()))
     }
 
     fn store_many(&self, executions: Vec<StoredExecution>) -> Result<Vec<String>> {
-        let entries =
-            executions.into_iter().map(|e| self.prepare(e)).collect::<Result<Vec<_>>>()?;
-        let ids = entries.iter().map(|e| e.execution.execution_id.clone()).collect();
+        let mut ids = Vec::with_capacity(executions.len());
+        let mut writes = Vec::with_capacity(executions.len());
+        for mut execution in executions {
+            ids.push(execution.execution_id.clone());
+            let keep = self.admits(&mut execution);
+            writes.push((keep, self.prepare(execution)?));
+        }
         let mut state = self.write();
-        for entry in entries {
-            state.insert(entry);
+        for (keep, entry) in writes {
+            match keep {
+                true => state.insert(entry),
+                false => drop(state.remove(&entry.execution.execution_id)),
+            }
         }
         state.evict_beyond(self.config.max_executions);
         Ok(ids)
@@ -220,12 +238,17 @@ impl ExecutionStorage for MemoryStorage {
         validate_id(execution_id)?;
         let mut state = self.write();
         let Some(current) = state.records.get(execution_id) else { return Ok(None) };
+        let before = current.execution.status;
         let mut updated = StoredExecution::clone(&current.execution);
         f(&mut updated);
         check_id_unchanged(execution_id, &updated)?;
+        let keep = self.sampling.is_none_or(|s| s.admit_updated(before, &mut updated));
         let entry = self.prepare(updated)?;
         let result = Arc::clone(&entry.execution);
-        state.insert(entry);
+        match keep {
+            true => state.insert(entry),
+            false => drop(state.remove(execution_id)),
+        }
         Ok(Some(result))
     }
 

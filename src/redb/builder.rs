@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::store::{JournalMode, RedbStorage, Settings};
 use crate::error::Result;
 use crate::retention::RetentionPolicy;
+use crate::sampling::TailSampling;
 
 /// When a write is on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,6 +45,7 @@ impl Default for RedbStorageBuilder {
                 retention: RetentionPolicy::default(),
                 max_value_size_bytes: Some(DEFAULT_MAX_VALUE_SIZE_BYTES),
                 durability: Durability::Immediate,
+                tail_sampling: None,
             },
         }
     }
@@ -81,6 +83,13 @@ impl RedbStorageBuilder {
     /// `None` keeps every value whole.
     pub fn max_value_size_bytes(mut self, max: Option<usize>) -> Self {
         self.settings.max_value_size_bytes = max;
+        self
+    }
+
+    /// Tail sampling of completed runs (default `None`: keep every run); see
+    /// [`TailSampling`](crate::TailSampling).
+    pub fn tail_sampling(mut self, sampling: Option<TailSampling>) -> Self {
+        self.settings.tail_sampling = sampling;
         self
     }
 

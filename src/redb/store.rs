@@ -18,6 +18,7 @@ use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
 use crate::query::{HistoryQuery, Page};
 use crate::retention::{cutoff, RetentionPolicy};
+use crate::sampling::TailSampling;
 use crate::storage::{check_id_unchanged, validate_id, ExecutionStorage};
 
 /// Execution history in one redb file: durable, indexed, with a read-through cache.
@@ -67,8 +68,15 @@ struct JournalState {
 
 /// A write that can join a group commit: its data is owned, so the leader can apply it.
 enum WriteOp {
-    Store(Vec<Prepared>),
+    Store(Vec<Admitted>),
     Delete(String),
+}
+
+/// A record to store, as tail sampling decided.
+enum Admitted {
+    Keep(Prepared),
+    /// A completed run sampling dropped: any stored version of it is removed.
+    Drop(String),
 }
 
 /// What a [`WriteOp`] reports back.
@@ -90,7 +98,10 @@ impl WriteOp {
         match self {
             WriteOp::Store(records) => {
                 for record in records {
-                    tables.put(record)?;
+                    match record {
+                        Admitted::Keep(prepared) => tables.put(prepared)?,
+                        Admitted::Drop(id) => drop(tables.remove(id)?),
+                    }
                 }
                 Ok(Outcome::Stored)
             }
@@ -106,6 +117,7 @@ pub(crate) struct Settings {
     pub(crate) retention: RetentionPolicy,
     pub(crate) max_value_size_bytes: Option<usize>,
     pub(crate) durability: Durability,
+    pub(crate) tail_sampling: Option<TailSampling>,
 }
 
 impl std::fmt::Debug for RedbStorage {
@@ -285,6 +297,16 @@ impl RedbStorage {
         Ok(out)
     }
 
+    /// Validates and encodes a record to store, or drops it as tail sampling says.
+    fn admit(&self, mut execution: StoredExecution) -> Result<Admitted> {
+        validate_id(&execution.execution_id)?;
+        let sampling = self.inner.settings.tail_sampling;
+        if !sampling.is_none_or(|s| s.admit_stored(&mut execution)) {
+            return Ok(Admitted::Drop(execution.execution_id));
+        }
+        prepare(execution, self.inner.settings.max_value_size_bytes).map(Admitted::Keep)
+    }
+
     /// Commits `op`, together with whatever other callers queued meanwhile.
     fn submit(&self, op: WriteOp) -> Result<Outcome> {
         self.inner.commits.submit(op, |ops| self.commit_group(ops))
@@ -445,18 +467,15 @@ fn age_cutoff(age: Duration) -> i64 {
 
 impl ExecutionStorage for RedbStorage {
     fn store(&self, execution: StoredExecution) -> Result<String> {
-        let prepared = prepare(execution, self.inner.settings.max_value_size_bytes)?;
-        let id = prepared.record.execution_id.clone();
-        self.submit(WriteOp::Store(vec![prepared]))?;
+        let id = execution.execution_id.clone();
+        self.submit(WriteOp::Store(vec![self.admit(execution)?]))?;
         Ok(id)
     }
 
     fn store_many(&self, executions: Vec<StoredExecution>) -> Result<Vec<String>> {
-        let max_value = self.inner.settings.max_value_size_bytes;
-        let prepared =
-            executions.into_iter().map(|e| prepare(e, max_value)).collect::<Result<Vec<_>>>()?;
-        let ids = prepared.iter().map(|p| p.record.execution_id.clone()).collect();
-        self.submit(WriteOp::Store(prepared))?;
+        let ids = executions.iter().map(|e| e.execution_id.clone()).collect();
+        let admitted = executions.into_iter().map(|e| self.admit(e)).collect::<Result<_>>()?;
+        self.submit(WriteOp::Store(admitted))?;
         Ok(ids)
     }
 
@@ -494,10 +513,16 @@ impl ExecutionStorage for RedbStorage {
     ) -> Result<Option<Arc<StoredExecution>>> {
         validate_id(execution_id)?;
         let max_value = self.inner.settings.max_value_size_bytes;
+        let sampling = self.inner.settings.tail_sampling;
         self.write("update", |tables| {
             let Some(mut record) = tables.load(execution_id)? else { return Ok(None) };
+            let before = record.status;
             f(&mut record);
             check_id_unchanged(execution_id, &record)?;
+            if !sampling.is_none_or(|s| s.admit_updated(before, &mut record)) {
+                tables.remove(execution_id)?;
+                return Ok(Some(Arc::new(record)));
+            }
             let prepared = prepare(record, max_value)?;
             let updated = Arc::clone(&prepared.record);
             tables.put(&prepared)?;
