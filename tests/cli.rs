@@ -69,13 +69,14 @@ fn demo_then_stats_list_show_and_audit() -> TestResult {
     assert!(stats["failedExecutions"].as_u64() > Some(0), "the demo simulates failures");
 
     let list = json(&ok(&db, &["--json", "list", "--limit", "5"])?)?;
-    let page = list.as_array().ok_or("list is an array")?;
+    let page = list["items"].as_array().ok_or("list has items")?;
     assert_eq!(page.len(), 5);
     let starts: Vec<i64> = page.iter().filter_map(|s| s["startTime"].as_i64()).collect();
     assert!(starts.windows(2).all(|w| w[0] >= w[1]), "newest first: {starts:?}");
     let table = ok(&db, &["list", "--script", "pipelines/etl.cst", "--limit", "3"])?;
-    assert_eq!(table.lines().count(), 4, "{table}");
-    assert!(table.lines().skip(1).all(|l| l.contains("pipelines/etl.cst")), "{table}");
+    let rows: Vec<&str> = table.lines().skip(1).filter(|l| !l.starts_with("next: ")).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    assert!(rows.iter().all(|l| l.contains("pipelines/etl.cst")), "{table}");
 
     let id = page[0]["executionId"].as_str().ok_or("id")?;
     let shown = ok(&db, &["show", id])?;
@@ -83,9 +84,9 @@ fn demo_then_stats_list_show_and_audit() -> TestResult {
     let record = json(&ok(&db, &["--json", "show", id])?)?;
     assert_eq!(record["executionId"], id);
     assert!(record["nodeResults"].as_object().is_some_and(|n| !n.is_empty()), "{record}");
-    let all = json(&ok(&db, &["--json", "list", "--limit", "60"])?)?;
+    let all = all_runs(&db)?;
     let mut with_viz = 0;
-    for summary in all.as_array().ok_or("list is an array")? {
+    for summary in &all {
         let id = summary["executionId"].as_str().ok_or("id")?;
         let record = json(&ok(&db, &["--json", "show", id])?)?;
         if let Some(nodes) = record["dagVizIR"]["nodes"].as_array() {
@@ -307,10 +308,69 @@ fn prune_dry_run_then_prune_and_compact() -> TestResult {
     Ok(())
 }
 
-/// Every run of a history as `list --json` shows it.
+/// Every run of a history as `list --json` shows it, page by page with `--cursor`.
 fn all_runs(db: &Path) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
-    let page = json(&ok(db, &["--json", "list", "--limit", "100000"])?)?;
-    Ok(page.as_array().ok_or("list --json prints an array")?.clone())
+    paged(db, &[])
+}
+
+/// Every run `list --json <filters>` shows, following the `next` cursors in pages of 7.
+fn paged(
+    db: &Path,
+    filters: &[&str],
+) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
+    let mut runs = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["--json", "list", "--limit", "7"];
+        args.extend_from_slice(filters);
+        if let Some(cursor) = &cursor {
+            args.extend(["--cursor", cursor.as_str()]);
+        }
+        let page = json(&ok(db, &args)?)?;
+        runs.extend(page["items"].as_array().ok_or("list --json prints items")?.iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(runs),
+        }
+    }
+}
+
+#[test]
+fn list_filters_page_with_a_cursor_and_count_agrees() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("h.redb");
+    ok(&db, &["demo", "--runs", "50"])?;
+    let everything = all_runs(&db)?;
+    assert_eq!(everything.len(), 50);
+    let failed = paged(&db, &["--status", "failed"])?;
+    assert!(!failed.is_empty() && failed.iter().all(|s| s["status"] == "Failed"));
+    let expected_failed = everything.iter().filter(|s| s["status"] == "Failed").count();
+    assert_eq!(failed.len(), expected_failed);
+    assert_eq!(ok(&db, &["count", "--status", "Failed"])?.trim(), expected_failed.to_string());
+    let dag = everything[0]["dagName"].as_str().ok_or("dag name")?;
+    let of_dag = paged(&db, &["--dag", dag, "--status", "Running,Completed,Failed"])?;
+    assert_eq!(of_dag.len(), everything.iter().filter(|s| s["dagName"] == dag).count());
+    assert_eq!(ok(&db, &["count", "--dag", dag])?.trim(), of_dag.len().to_string());
+    let oldest = paged(&db, &["--oldest"])?;
+    let newest_ids: Vec<_> = everything.iter().map(|s| s["executionId"].clone()).collect();
+    let mut oldest_ids: Vec<_> = oldest.iter().map(|s| s["executionId"].clone()).collect();
+    oldest_ids.reverse();
+    assert_eq!(oldest_ids, newest_ids);
+    assert_eq!(paged(&db, &["--since", "3650days"])?.len(), 50);
+    assert!(paged(&db, &["--before", "3650days"])?.is_empty());
+    assert!(paged(&db, &["--prefix", "no/such/"])?.is_empty());
+    let table = ok(&db, &["list", "--limit", "3"])?;
+    assert!(table.lines().last().is_some_and(|l| l.starts_with("next: ")), "{table}");
+    assert!(fails(&db, &["list", "--cursor", "n.1.zz"])?.contains("cursor"));
+    for (args, message) in [
+        (["list", "--status", "Lost"], "not Running, Completed or Failed"),
+        (["list", "--since", "yesterday-ish"], "neither a duration"),
+    ] {
+        let usage = execstore(&db, &args)?;
+        assert_eq!(usage.status.code(), Some(2), "{args:?} is a usage error");
+        assert!(String::from_utf8(usage.stderr)?.contains(message), "{args:?}");
+    }
+    Ok(())
 }
 
 #[test]

@@ -24,8 +24,10 @@ pub struct Cli {
 pub enum Command {
     /// Counts by status, oldest and newest run.
     Stats,
-    /// Runs, newest first.
+    /// Runs, newest first, filtered and paged with a cursor.
     List(ListArgs),
+    /// How many runs match the filters.
+    Count(FilterArgs),
     /// One run: record, node results, DAG summary.
     Show {
         /// The execution id, or a prefix that names one run.
@@ -64,15 +66,71 @@ impl Command {
 /// `list`'s options.
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// How many runs to show (at most 1000).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// Oldest first.
+    #[arg(long)]
+    pub oldest: bool,
+    /// Continue after the page that printed this `next:` cursor.
+    #[arg(long, conflicts_with = "offset")]
+    pub cursor: Option<String>,
+    /// How many of the newest runs to skip (without filters; prefer --cursor).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+/// Filters of `list` and `count`; they combine with AND.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only runs in these statuses (Running, Completed, Failed; repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_parser = parse_status)]
+    pub status: Vec<execstore::ExecutionStatus>,
+    /// Only runs of this DAG.
+    #[arg(long)]
+    pub dag: Option<String>,
     /// Only runs of this script path (exact match).
     #[arg(long)]
     pub script: Option<String>,
-    /// How many runs to show.
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    /// How many of the newest runs to skip.
-    #[arg(long, default_value_t = 0)]
-    pub offset: usize,
+    /// Only runs whose script path starts with this.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Only runs started within this long before now (`2h`, `7days`) or since this time
+    /// (`2026-11-24T08:00:00Z`).
+    #[arg(long, value_parser = parse_when)]
+    pub since: Option<When>,
+    /// Only runs started more than this long before now, or before this time.
+    #[arg(long, value_parser = parse_when)]
+    pub before: Option<When>,
+}
+
+/// A point in time given on the command line.
+#[derive(Debug, Clone, Copy)]
+pub enum When {
+    /// This long before now.
+    Ago(Duration),
+    /// This moment, epoch millis.
+    At(i64),
+}
+
+fn parse_when(text: &str) -> Result<When, String> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Ok(When::Ago(ago));
+    }
+    let at = humantime::parse_rfc3339_weak(text).map_err(|_| {
+        format!("{text:?} is neither a duration (2h) nor a time (2026-11-24T08:00:00Z)")
+    })?;
+    let millis = at.duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_millis();
+    i64::try_from(millis).map(When::At).map_err(|e| e.to_string())
+}
+
+fn parse_status(text: &str) -> Result<execstore::ExecutionStatus, String> {
+    execstore::ExecutionStatus::ALL
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(text))
+        .ok_or_else(|| format!("{text:?} is not Running, Completed or Failed"))
 }
 
 /// `audit`'s options: one run's timeline, or following the whole log.

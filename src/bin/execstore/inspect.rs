@@ -7,7 +7,6 @@ use execstore::{
 };
 use uuid::Uuid;
 
-use crate::args::ListArgs;
 use crate::ids;
 use crate::output::{duration, or_dash, outcome, timestamp, Cell, Out};
 
@@ -27,22 +26,6 @@ pub fn stats(storage: &RedbStorage, out: &mut Out) -> anyhow::Result<()> {
         ("capacity", stats.max_capacity.map_or("unbounded".to_owned(), |c| c.to_string())),
     ])?;
     Ok(())
-}
-
-pub fn list(storage: &RedbStorage, args: &ListArgs, out: &mut Out) -> anyhow::Result<()> {
-    let page = match &args.script {
-        Some(script) => {
-            let wanted = args.limit.saturating_add(args.offset);
-            let mut page = storage.list_by_script(script, wanted)?;
-            page.drain(..args.offset.min(page.len()));
-            page
-        }
-        None => storage.list(args.limit, args.offset)?,
-    };
-    if out.json {
-        return out.json_pretty(&page);
-    }
-    summaries_table(&page, out)
 }
 
 /// Summaries as a table, newest first.

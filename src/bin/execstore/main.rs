@@ -9,6 +9,7 @@ mod import;
 mod inspect;
 mod maintain;
 mod output;
+mod query;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -47,7 +48,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let storage = RedbStorage::builder().max_value_size_bytes(None).open(&cli.db)?;
     match &cli.command {
         Command::Stats => inspect::stats(&storage, &mut out),
-        Command::List(args) => inspect::list(&storage, args, &mut out),
+        Command::List(args) => query::list(&storage, args, &mut out),
+        Command::Count(filter) => query::count(&storage, filter, &mut out),
         Command::Show { id } => inspect::show(&storage, id, &mut out),
         Command::Audit(args) => match &args.id {
             Some(id) => inspect::audit(&storage, id, &mut out),
