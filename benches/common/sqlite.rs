@@ -147,6 +147,36 @@ impl SqliteStore {
         collect_summaries(rows)
     }
 
+    /// `WHERE <condition> ORDER BY start_time DESC LIMIT ? OFFSET ?`: a filtered page as a
+    /// port of the guide's list would write it.
+    pub fn page_where(
+        &self,
+        condition: &str,
+        values: &[&dyn rusqlite::ToSql],
+        limit: usize,
+        offset: usize,
+    ) -> SqlResult<Vec<ExecutionSummary>> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM executions WHERE {condition}
+             ORDER BY start_time DESC LIMIT {limit} OFFSET {offset}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(values, summary_row)?;
+        collect_summaries(rows)
+    }
+
+    /// `SELECT COUNT(*) FROM executions WHERE <condition>`.
+    pub fn count_where(&self, condition: &str, values: &[&dyn rusqlite::ToSql]) -> SqlResult<u64> {
+        let sql = format!("SELECT COUNT(*) FROM executions WHERE {condition}");
+        let count: i64 = self.conn.prepare_cached(&sql)?.query_row(values, |r| r.get(0))?;
+        Ok(count as u64)
+    }
+
+    /// How many records the table holds.
+    pub fn len(&self) -> SqlResult<u64> {
+        self.count_where("1 = 1", &[])
+    }
+
     /// `COUNT(*)`, the per-status counts and the time range.
     pub fn stats(&self) -> SqlResult<StorageStats> {
         let total: i64 = self
