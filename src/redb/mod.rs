@@ -12,6 +12,7 @@ mod group;
 mod journal;
 mod minutes;
 pub(crate) mod open;
+mod placement;
 mod preview;
 mod prune;
 mod query;

@@ -39,9 +39,35 @@ impl<'txn> VizWriter<'txn> {
         })
     }
 
-    /// Points record `id` (which points at nothing) at the blob of `bytes`.
-    pub(crate) fn link(&mut self, id: &str, bytes: &[u8], operation: &'static str) -> Result<()> {
-        let key = hash(bytes);
+    /// Points record `id` at the blob of `bytes` (or at nothing), changing nothing when it
+    /// already points there.
+    pub(crate) fn relink(
+        &mut self,
+        id: &str,
+        bytes: Option<&[u8]>,
+        operation: &'static str,
+    ) -> Result<()> {
+        let new = bytes.map(hash);
+        let old = self.by_execution.get(id).during(operation)?.map(|k| *k.value());
+        if old == new {
+            return Ok(());
+        }
+        self.unlink(id, operation)?;
+        match (new, bytes) {
+            (Some(key), Some(bytes)) => self.link(id, &key, bytes, operation),
+            _ => Ok(()),
+        }
+    }
+
+    /// Points record `id` (which points at nothing) at the blob `key` of `bytes`.
+    fn link(
+        &mut self,
+        id: &str,
+        key: &VizHash,
+        bytes: &[u8],
+        operation: &'static str,
+    ) -> Result<()> {
+        let key = *key;
         let count = self.refs.get(&key).during(operation)?.map_or(0, |c| c.value());
         if count == 0 {
             self.blobs.insert(&key, bytes).during(operation)?;
@@ -130,7 +156,7 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
         let mut viz = VizWriter::open(&txn, OP)?;
         for entry in old.iter().during(OP)? {
             let (id, bytes) = entry.during(OP)?;
-            viz.link(id.value(), bytes.value(), OP)?;
+            viz.relink(id.value(), Some(bytes.value()), OP)?;
         }
     }
     txn.delete_table(DAG_VIZ).during(OP)?;

@@ -7,9 +7,9 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::codec::{decode, encode};
 use super::dag_counts::DagDeltas;
-use super::fields::field_values;
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
+use super::placement::Placement;
 use super::read::{Locator, StatusCounters};
 use super::scripts::ScriptDeltas;
 use super::tables::{
@@ -86,13 +86,13 @@ pub(crate) struct Tables<'txn> {
     meta: Table<'txn, &'static str, u64>,
     minutes: Table<'txn, i64, u64>,
     audit_orphans: Table<'txn, u128, ()>,
-    minute_deltas: MinuteDeltas,
+    pub(super) minute_deltas: MinuteDeltas,
     pub(super) script_counts: Table<'txn, &'static str, u64>,
     pub(super) script_deltas: ScriptDeltas,
     dag_counts: Table<'txn, (&'static str, u8), u64>,
-    dag_deltas: DagDeltas,
+    pub(super) dag_deltas: DagDeltas,
     /// Counter changes of this transaction, written to `meta` once by [`Tables::finish`].
-    deltas: StatusDeltas,
+    pub(super) deltas: StatusDeltas,
     pub(super) changes: Changes,
     /// The journal entry this transaction becomes, if the store journals.
     journal_seq: Option<u64>,
@@ -177,26 +177,19 @@ impl<'txn> Tables<'txn> {
         let op = self.operation;
         let record = &prepared.record;
         let id = record.execution_id.as_str();
-        self.unlink(id)?;
-        if let Some(execution) = audit_id(id) {
-            self.audit_orphans.remove(execution).during(op)?;
+        let old = self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
+        let old: Option<Locator> =
+            old.map(|bytes| decode(|| format!("executions/{id}"), bytes.value())).transpose()?;
+        if old.is_none() {
+            // A record stored again after its removal keeps its audit events.
+            if let Some(execution) = audit_id(id) {
+                self.audit_orphans.remove(execution).during(op)?;
+            }
         }
-        self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
-        if let Some(viz) = &prepared.viz_bytes {
-            self.viz.link(id, viz, op)?;
-        }
-        let summary = prepared.summary_bytes.as_slice();
-        self.by_start.insert((record.start_time, id), summary).during(op)?;
-        if let Some(script) = record.script_path.as_deref() {
-            self.by_script.insert((script, record.start_time, id), ()).during(op)?;
-            self.script_deltas.add(script, 1);
-        }
-        for (field, value) in field_values(&record.dag_name, record.status, record.source) {
-            self.by_field.insert((field, value, record.start_time, id), ()).during(op)?;
-        }
-        self.deltas.add(record.status, 1);
-        self.dag_deltas.add(&record.dag_name, record.status, 1);
-        self.minute_deltas.add(record.start_time, 1);
+        self.viz.relink(id, prepared.viz_bytes.as_deref(), op)?;
+        let old = old.as_ref().map(Placement::of_locator);
+        let new = (&Placement::of_record(record), prepared.summary_bytes.as_slice());
+        self.place(id, old.as_ref(), Some(new))?;
         self.changes.written.push(Arc::clone(&prepared.record));
         self.changes.any = true;
         if self.journal_seq.is_some() {
@@ -225,17 +218,7 @@ impl<'txn> Tables<'txn> {
             None => return Ok(false),
         };
         self.viz.unlink(id, op)?;
-        self.by_start.remove((locator.start_time, id)).during(op)?;
-        if let Some(script) = locator.script_path.as_deref() {
-            self.by_script.remove((script, locator.start_time, id)).during(op)?;
-            self.script_deltas.add(script, -1);
-        }
-        for (field, value) in field_values(&locator.dag_name, locator.status, locator.source) {
-            self.by_field.remove((field, value, locator.start_time, id)).during(op)?;
-        }
-        self.deltas.add(locator.status, -1);
-        self.dag_deltas.add(&locator.dag_name, locator.status, -1);
-        self.minute_deltas.add(locator.start_time, -1);
+        self.place(id, Some(&Placement::of_locator(&locator)), None)?;
         self.changes.removed.push(id.to_owned());
         self.changes.any = true;
         if self.journal_seq.is_some() {
@@ -306,7 +289,7 @@ pub(crate) fn audit_id(id: &str) -> Option<u128> {
 
 /// Per-status changes to the counters within one transaction.
 #[derive(Debug, Default, Clone, Copy)]
-struct StatusDeltas {
+pub(crate) struct StatusDeltas {
     running: i64,
     completed: i64,
     failed: i64,
@@ -321,7 +304,7 @@ impl StatusDeltas {
         }
     }
 
-    fn add(&mut self, status: ExecutionStatus, delta: i64) {
+    pub(crate) fn add(&mut self, status: ExecutionStatus, delta: i64) {
         *self.slot(status) += delta;
     }
 
