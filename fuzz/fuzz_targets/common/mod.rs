@@ -38,15 +38,56 @@ pub enum Change {
     Id,
 }
 
+/// Filters of a `query`: a status, a DAG, a script or prefix, a time window, an order.
+#[derive(Arbitrary, Debug, Clone)]
+pub struct Filter {
+    pub statuses: Vec<u8>,
+    pub dag: Option<u8>,
+    pub script: Option<u8>,
+    pub prefix: bool,
+    pub after: Option<u8>,
+    pub before: Option<u8>,
+    pub oldest: bool,
+    pub limit: u8,
+}
+
+impl Filter {
+    pub fn query(&self) -> execstore::HistoryQuery {
+        let mut query = execstore::HistoryQuery::new()
+            .statuses(self.statuses.iter().take(3).map(|&s| status(s)))
+            .limit(usize::from(self.limit % 5) + 1);
+        query.dag_name = self.dag.map(|d| format!("dag-{}", d % 3));
+        let script = self.script.map(|s| script(s).to_owned());
+        match self.prefix {
+            true => query.script_prefix = script,
+            false => query.script_path = script,
+        }
+        query.started_after = self.after.map(i64::from);
+        query.started_before = self.before.map(i64::from);
+        if self.oldest {
+            query = query.order(execstore::Order::Oldest);
+        }
+        query
+    }
+}
+
 /// One call on the storage (or a reopen of it).
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Op {
     Store(Rec),
     StoreMany(Vec<Rec>),
     Get(u8),
-    List { limit: u8, offset: u8 },
-    ListByScript { script: u8, limit: u8 },
+    List {
+        limit: u8,
+        offset: u8,
+    },
+    ListByScript {
+        script: u8,
+        limit: u8,
+    },
     Stats,
+    /// `query` paged to the end with `limit` per page, and `count`, both with these filters.
+    Query(Filter),
     Update(u8, Change),
     Delete(u8),
     Clear,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use execstore::{
-    truncate_values, Error, ExecutionStatus, ExecutionStorage, ExecutionSummary, StorageStats,
-    StoredExecution,
+    truncate_values, Error, ExecutionStatus, ExecutionStorage, ExecutionSummary, HistoryQuery,
+    Order, StorageStats, StoredExecution,
 };
 
 use super::{id, script, Change, Op, Rec, MAX_EXECUTIONS, MAX_VALUE_BYTES, SCRIPTS};
@@ -114,6 +114,7 @@ pub fn step(store: &dyn ExecutionStorage, model: &mut Model, op: &Op) -> Result<
             assert_eq!(store.list_by_script(script(*s), limit)?, expected, "{op:?}");
         }
         Op::Stats => assert_eq!(store.stats()?, model.stats(), "{op:?}"),
+        Op::Query(filter) => check_query(store, model, &filter.query())?,
         Op::Update(n, change) => check_update(store, model, &id(*n), change)?,
         Op::Delete(n) => {
             assert_eq!(store.delete(&id(*n))?, model.records.contains_key(&id(*n)), "{op:?}");
@@ -122,6 +123,34 @@ pub fn step(store: &dyn ExecutionStorage, model: &mut Model, op: &Op) -> Result<
         Op::Reopen => {}
     }
     *model = next;
+    Ok(())
+}
+
+/// Pages `query` to the end and counts it; both must equal the model's matches.
+fn check_query(
+    store: &dyn ExecutionStorage,
+    model: &Model,
+    query: &HistoryQuery,
+) -> Result<(), Error> {
+    let mut expected: Vec<_> =
+        model.summaries(None).into_iter().filter(|s| query.matches(s)).collect();
+    if query.order == Order::Oldest {
+        expected.reverse();
+    }
+    let mut seen = Vec::new();
+    let mut page_query = query.clone();
+    loop {
+        let page = store.query(&page_query)?;
+        assert!(page.items.len() <= query.limit, "{query:?}");
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => page_query.cursor = Some(next.to_string().parse()?),
+            None => break,
+        }
+        assert!(seen.len() <= expected.len() + 1, "{query:?} does not end");
+    }
+    assert_eq!(seen, expected, "{query:?}");
+    assert_eq!(store.count(query)?, expected.len() as u64, "count {query:?}");
     Ok(())
 }
 
