@@ -5,8 +5,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::Path;
-
 use execstore::{ExecutionStorage, HistoryQuery, Order, RedbStorage, QUERY_SCAN_LIMIT};
 use support::{execution, TestResult};
 
@@ -58,10 +56,7 @@ fn a_cursor_resumes_after_reopening() -> TestResult {
 #[test]
 fn counts_are_built_for_a_file_that_predates_them() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let copy = dir.path().join("fixture.redb");
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/execstore-schema1.redb");
-    std::fs::copy(fixture, &copy)?;
+    let copy = support::schema_1_fixture_copy(dir.path())?;
     let storage = RedbStorage::open(&copy)?;
     let everything = storage.list(100, 0)?;
     let mut counted = 0;

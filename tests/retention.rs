@@ -332,8 +332,7 @@ fn reopening_keeps_counts_for_the_per_script_limit() -> TestResult {
 #[test]
 fn an_old_file_gets_its_indexes_for_retention_at_open() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let path = dir.path().join("old.redb");
-    std::fs::copy("tests/fixtures/execstore-schema1.redb", &path)?;
+    let path = support::schema_1_fixture_copy(dir.path())?;
     let before = RedbStorage::open(&path)?.stats()?;
     assert!(before.failed_executions > 0);
     let policy = RetentionPolicy::new()

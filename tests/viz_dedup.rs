@@ -85,10 +85,7 @@ fn the_last_reference_takes_its_blob_along() -> TestResult {
 #[test]
 fn a_file_with_one_copy_per_record_is_migrated_at_open() -> TestResult {
     let dir = tempfile::tempdir()?;
-    let copy = dir.path().join("fixture.redb");
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/execstore-schema1.redb");
-    std::fs::copy(fixture, &copy)?;
+    let copy = support::schema_1_fixture_copy(dir.path())?;
     {
         let storage = RedbStorage::open(&copy)?;
         assert_eq!(storage.verify()?, 12);

@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 
 use redb::{Database, ReadTransaction, ReadableTable, Table, TableHandle};
 
-use super::codec::decode;
-use super::fields::table_exists;
-use super::read::Locator;
-use super::tables::{DAG_COUNTS, EXECUTIONS};
+use super::fields::{backfill, BACKFILL};
+use super::tables::DAG_COUNTS;
 use crate::error::{Result, StorageResultExt};
 use crate::model::ExecutionStatus;
 
@@ -69,22 +67,11 @@ pub(crate) fn count(
 
 /// Builds the counts from `executions` if the file has none (it predates the table).
 pub(crate) fn ensure(db: &Database) -> Result<()> {
-    const OP: &str = "open";
-    if table_exists(db, DAG_COUNTS.name())? {
-        return Ok(());
-    }
-    let txn = db.begin_write().during(OP)?;
-    {
-        let executions = txn.open_table(EXECUTIONS).during(OP)?;
+    backfill(db, DAG_COUNTS.name(), |txn, _, at| {
         let mut deltas = DagDeltas::default();
-        for entry in executions.iter().during(OP)? {
-            let (id, bytes) = entry.during(OP)?;
-            let at: Locator = decode(|| format!("executions/{}", id.value()), bytes.value())?;
-            deltas.add(&at.dag_name, at.status, 1);
-        }
-        deltas.write(&mut txn.open_table(DAG_COUNTS).during(OP)?, OP)?;
-    }
-    txn.commit().during(OP)
+        deltas.add(&at.dag_name, at.status, 1);
+        deltas.write(&mut txn.open_table(DAG_COUNTS).during(BACKFILL)?, BACKFILL)
+    })
 }
 
 /// The counts as stored, for `verify`.

@@ -1,7 +1,7 @@
 //! The `by_field` index: each record under its DAG name, status and source, so a filter or
 //! a per-status retention rule reads one key range.
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableHandle};
+use redb::{Database, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
 
 use super::codec::decode;
 use super::read::Locator;
@@ -20,24 +20,39 @@ pub(crate) fn field_values(
 
 /// Builds the index from `executions` if the file has none (it predates the index).
 pub(crate) fn ensure(db: &Database) -> Result<()> {
-    const OP: &str = "open";
-    if table_exists(db, BY_FIELD.name())? {
+    backfill(db, BY_FIELD.name(), |txn, id, at| {
+        let mut by_field = txn.open_table(BY_FIELD).during(BACKFILL)?;
+        for (field, value) in field_values(&at.dag_name, at.status, at.source) {
+            by_field.insert((field, value, at.start_time, id), ()).during(BACKFILL)?;
+        }
+        Ok(())
+    })
+}
+
+/// The operation a back-fill's errors name.
+pub(crate) const BACKFILL: &str = "open";
+
+/// If the file has no table `name` (it predates it), calls `each` with every record's id and
+/// locator in one write transaction, then commits it.
+pub(crate) fn backfill(
+    db: &Database,
+    name: &str,
+    mut each: impl FnMut(&WriteTransaction, &str, &Locator) -> Result<()>,
+) -> Result<()> {
+    if table_exists(db, name)? {
         return Ok(());
     }
-    let txn = db.begin_write().during(OP)?;
+    let txn = db.begin_write().during(BACKFILL)?;
     {
-        let executions = txn.open_table(EXECUTIONS).during(OP)?;
-        let mut by_field = txn.open_table(BY_FIELD).during(OP)?;
-        for entry in executions.iter().during(OP)? {
-            let (id, bytes) = entry.during(OP)?;
+        let executions = txn.open_table(EXECUTIONS).during(BACKFILL)?;
+        for entry in executions.iter().during(BACKFILL)? {
+            let (id, bytes) = entry.during(BACKFILL)?;
             let id = id.value();
             let at: Locator = decode(|| format!("executions/{id}"), bytes.value())?;
-            for (field, value) in field_values(&at.dag_name, at.status, at.source) {
-                by_field.insert((field, value, at.start_time, id), ()).during(OP)?;
-            }
+            each(&txn, id, &at)?;
         }
     }
-    txn.commit().during(OP)
+    txn.commit().during(BACKFILL)
 }
 
 /// Whether the file has a table of this name.

@@ -5,10 +5,8 @@ use std::collections::BTreeMap;
 
 use redb::{Database, ReadTransaction, ReadableTable, Table, TableHandle};
 
-use super::codec::decode;
-use super::fields::table_exists;
-use super::read::Locator;
-use super::tables::{EXECUTIONS, SCRIPT_COUNTS};
+use super::fields::{backfill, BACKFILL};
+use super::tables::SCRIPT_COUNTS;
 use crate::error::{Result, StorageResultExt};
 
 /// Per-script count changes of one transaction, written once at its end.
@@ -50,24 +48,13 @@ impl ScriptDeltas {
 
 /// Builds the counts from `executions` if the file has none (it predates the table).
 pub(crate) fn ensure(db: &Database) -> Result<()> {
-    const OP: &str = "open";
-    if table_exists(db, SCRIPT_COUNTS.name())? {
-        return Ok(());
-    }
-    let txn = db.begin_write().during(OP)?;
-    {
-        let executions = txn.open_table(EXECUTIONS).during(OP)?;
+    backfill(db, SCRIPT_COUNTS.name(), |txn, _, at| {
         let mut deltas = ScriptDeltas::default();
-        for entry in executions.iter().during(OP)? {
-            let (id, bytes) = entry.during(OP)?;
-            let at: Locator = decode(|| format!("executions/{}", id.value()), bytes.value())?;
-            if let Some(script) = at.script_path.as_deref() {
-                deltas.add(script, 1);
-            }
+        if let Some(script) = at.script_path.as_deref() {
+            deltas.add(script, 1);
         }
-        deltas.write(&mut txn.open_table(SCRIPT_COUNTS).during(OP)?, OP)?;
-    }
-    txn.commit().during(OP)
+        deltas.write(&mut txn.open_table(SCRIPT_COUNTS).during(BACKFILL)?, BACKFILL)
+    })
 }
 
 /// The counts as stored, for `verify`.

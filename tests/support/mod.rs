@@ -57,6 +57,15 @@ pub fn execution(id: &str, start_time: i64, script: Option<&str>) -> StoredExecu
     }
 }
 
+/// A copy, in `dir`, of the checked-in database written by execstore 0.1 (schema 1).
+pub fn schema_1_fixture_copy(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/execstore-schema1.redb");
+    let copy = dir.join("fixture.redb");
+    std::fs::copy(fixture, &copy)?;
+    Ok(copy)
+}
+
 /// A node result with this status and value.
 pub fn node(id: &str, status: ExecutionStatus, value: Option<Json>) -> StoredNodeResult {
     StoredNodeResult { node_id: id.to_owned(), status, value, duration_ms: Some(2), error: None }
