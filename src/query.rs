@@ -261,7 +261,13 @@ impl FromStr for Cursor {
         let hex = parts.next().ok_or_else(|| bad("no execution id"))?;
         let execution_id =
             decode_hex(hex).ok_or_else(|| bad("the execution id is not hex of UTF-8"))?;
-        Ok(Cursor { order, start_time, execution_id })
+        let cursor = Cursor { order, start_time, execution_id };
+        // One text per position: signs, leading zeros and upper-case hex are refused, so a
+        // cursor can be compared or cached by its text.
+        if cursor.to_string() != text {
+            return Err(bad("not in the form execstore writes"));
+        }
+        Ok(cursor)
     }
 }
 
@@ -324,4 +330,26 @@ where
         items.push(summary);
     }
     Ok(Page { items, next: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_cursor_reads_back_from_its_text(newest: bool, start: i64, id in "\\PC{0,40}") {
+            let order = if newest { Order::Newest } else { Order::Oldest };
+            let cursor = Cursor::after(order, start, id);
+            prop_assert_eq!(cursor.to_string().parse::<Cursor>()?, cursor);
+        }
+
+        #[test]
+        fn any_text_is_refused_or_is_the_text_of_its_cursor(text in "[nox]\\.[-+]?0?[0-9]{1,3}\\.([0-9a-fA-F+]{2}){0,4}|\\PC{0,24}") {
+            if let Ok(cursor) = text.parse::<Cursor>() {
+                prop_assert_eq!(cursor.to_string(), text);
+            }
+        }
+    }
 }

@@ -294,7 +294,10 @@ pub fn query_bad_arguments(make: Factory) -> TestResult {
     let mixed = h.storage.query(&HistoryQuery::new().order(Order::Oldest).cursor(newest.clone()));
     assert!(matches!(mixed, Err(Error::InvalidArgument(_))), "{mixed:?}");
     assert_eq!(newest.to_string().parse::<Cursor>()?, newest);
-    for garbage in ["", "x.1.41", "n.one.41", "n.1.4", "n.1.zz", "n.1.ff", "n.1"] {
+    for garbage in [
+        "", "x.1.41", "n.one.41", "n.1.4", "n.1.zz", "n.1.ff", "n.1", "n.1.+a", "n.+1.41",
+        "n.01.41", "n.1.4A", "n.1.41.",
+    ] {
         assert!(matches!(garbage.parse::<Cursor>(), Err(Error::InvalidArgument(_))), "{garbage:?}");
     }
     Ok(())
