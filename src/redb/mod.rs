@@ -25,6 +25,7 @@ mod syncer;
 mod tables;
 mod verify;
 mod viz_blobs;
+mod viz_cache;
 mod write;
 
 pub use builder::{Durability, RedbStorageBuilder};

@@ -9,6 +9,7 @@ use super::codec::decode;
 use super::minutes;
 use super::tables::{BY_SCRIPT, BY_START, EXECUTIONS, META};
 use super::viz_blobs::VizReader;
+use super::viz_cache::VizCache;
 use super::write::JOURNAL_SEQ_KEY;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{
@@ -31,7 +32,7 @@ pub(crate) struct Locator {
 
 /// Decodes a record's bytes and puts its DAG visualization back.
 fn decode_record(
-    viz: &VizReader,
+    viz: &VizReader<'_>,
     id: &str,
     bytes: &[u8],
     operation: &'static str,
@@ -42,21 +43,26 @@ fn decode_record(
 }
 
 /// `get` in a read transaction.
-pub(crate) fn get(txn: &ReadTransaction, id: &str) -> Result<Option<StoredExecution>> {
+pub(crate) fn get(
+    txn: &ReadTransaction,
+    viz_cache: &VizCache,
+    id: &str,
+) -> Result<Option<StoredExecution>> {
     let executions = txn.open_table(EXECUTIONS).during("get")?;
     let Some(bytes) = executions.get(id).during("get")? else { return Ok(None) };
-    decode_record(&VizReader::open(txn, "get")?, id, bytes.value(), "get").map(Some)
+    decode_record(&VizReader::open(txn, viz_cache, "get")?, id, bytes.value(), "get").map(Some)
 }
 
 /// Up to `limit` full records with an id above `after`, in id order: a page of an export.
 pub(crate) fn records_after(
     txn: &ReadTransaction,
+    viz_cache: &VizCache,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<StoredExecution>> {
     const OP: &str = "records_after";
     let executions = txn.open_table(EXECUTIONS).during(OP)?;
-    let viz = VizReader::open(txn, OP)?;
+    let viz = VizReader::open(txn, viz_cache, OP)?;
     let range = match after {
         Some(after) => executions.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
         None => executions.range::<&str>(..),

@@ -12,6 +12,7 @@ use super::cache::RecordCache;
 use super::group::CommitQueue;
 use super::journal::{self, Effect, Entry, Journal, Pending, CHECKPOINT_BYTES};
 use super::read;
+use super::viz_cache::{VizCache, VIZ_CACHE_SHAPES};
 use super::write::{prepare, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
@@ -36,6 +37,8 @@ pub(super) struct Inner {
     pub(super) path: PathBuf,
     pub(super) settings: Settings,
     cache: RecordCache,
+    /// Decoded visualizations by hash, for `get` and `update` (see `viz_cache.rs`).
+    viz_cache: VizCache,
     /// Serializes our write transactions with their cache updates (see `cache.rs`).
     write_lock: Mutex<()>,
     /// Stores and deletes from concurrent callers, committed together.
@@ -164,6 +167,7 @@ impl RedbStorage {
             db: Arc::new(db),
             path,
             cache: RecordCache::new(settings.cache_capacity),
+            viz_cache: VizCache::new(VIZ_CACHE_SHAPES),
             settings,
             write_lock: Mutex::new(()),
             commits: CommitQueue::new(),
@@ -202,7 +206,7 @@ impl RedbStorage {
     /// Up to `limit` full records whose id sorts after `after` (`None`: from the first), in
     /// id order: page through the whole store without the cost of an offset.
     pub fn records_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<StoredExecution>> {
-        read::records_after(&self.read_txn("records_after")?, after, limit)
+        read::records_after(&self.read_txn("records_after")?, &self.inner.viz_cache, after, limit)
     }
 
     /// How many records started more than `age` ago (what `prune_older_than` would remove).
@@ -245,7 +249,7 @@ impl RedbStorage {
         let mut txn = self.inner.db.begin_write().during(operation)?;
         txn.set_durability(self.redb_durability()).during(operation)?;
         let (out, changes) = {
-            let mut tables = Tables::open(&txn, operation, seq)?;
+            let mut tables = Tables::open(&txn, &self.inner.viz_cache, operation, seq)?;
             let out = body(&mut tables)?;
             (out, tables.finish()?)
         };
@@ -439,10 +443,11 @@ fn recover(db: &Database, path: &Path) -> Result<JournalState> {
     let applied = read::journal_seq(&db.begin_read().during("recover")?)?;
     let pending: Vec<Entry> = entries.into_iter().filter(|e| e.seq > applied).collect();
     let last = pending.last().map_or(applied, |e| e.seq);
+    let no_cache = VizCache::new(0);
     let mut txn = db.begin_write().during("recover")?;
     txn.set_durability(redb::Durability::Immediate).during("recover")?;
     {
-        let mut tables = Tables::open(&txn, "recover", Some(last))?;
+        let mut tables = Tables::open(&txn, &no_cache, "recover", Some(last))?;
         for effect in pending.into_iter().flat_map(|entry| entry.effects) {
             tables.replay(effect)?;
         }
@@ -485,7 +490,8 @@ impl ExecutionStorage for RedbStorage {
             Ok(hit) => return Ok(Some(hit)),
             Err(seen) => seen,
         };
-        let Some(record) = read::get(&self.read_txn("get")?, execution_id)? else {
+        let Some(record) = read::get(&self.read_txn("get")?, &self.inner.viz_cache, execution_id)?
+        else {
             return Ok(None);
         };
         let record = Arc::new(record);

@@ -17,6 +17,7 @@ use super::tables::{
     SCRIPT_COUNTS,
 };
 use super::viz_blobs::VizWriter;
+use super::viz_cache::VizCache;
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -101,6 +102,7 @@ pub(crate) struct Tables<'txn> {
 impl<'txn> Tables<'txn> {
     pub(crate) fn open(
         txn: &'txn WriteTransaction,
+        viz_cache: &'txn VizCache,
         operation: &'static str,
         journal_seq: Option<u64>,
     ) -> Result<Self> {
@@ -108,7 +110,7 @@ impl<'txn> Tables<'txn> {
             txn,
             operation,
             executions: txn.open_table(EXECUTIONS).during(operation)?,
-            viz: VizWriter::open(txn, operation)?,
+            viz: VizWriter::open(txn, viz_cache, operation)?,
             by_start: txn.open_table(BY_START).during(operation)?,
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
