@@ -82,6 +82,14 @@ enum Admitted {
     Drop(String),
 }
 
+/// What an update's closure made of a record, before it is written.
+enum Updated {
+    Missing,
+    /// Completed, and tail sampling drops it.
+    Dropped(Box<StoredExecution>),
+    Kept(Prepared),
+}
+
 /// What a [`WriteOp`] reports back.
 enum Outcome {
     Stored,
@@ -109,6 +117,17 @@ impl WriteOp {
                 Ok(Outcome::Stored)
             }
             WriteOp::Delete(id) => tables.remove(id).map(Outcome::Deleted),
+        }
+    }
+
+    /// The effects of a single store, known before it is applied.
+    fn effects(&self) -> Option<Vec<Effect>> {
+        match self {
+            WriteOp::Store(records) => match records.as_slice() {
+                [Admitted::Keep(prepared)] => Some(vec![prepared.effect()]),
+                _ => None,
+            },
+            WriteOp::Delete(_) => None,
         }
     }
 }
@@ -239,6 +258,20 @@ impl RedbStorage {
         operation: &'static str,
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.write_planned(operation, |_| Ok(((), None)), |tables, ()| body(tables))
+    }
+
+    /// [`write`](Self::write) in two steps: `plan` may name the effects the write will
+    /// have (`Plan::announced`); they are journaled and their sync started before `apply`
+    /// does the B-tree work, so a durable write waits for the longer of the two, not their
+    /// sum. Should the write turn out to have other effects, the announced entry is erased
+    /// and the actual one journaled instead.
+    pub(super) fn write_planned<P, T>(
+        &self,
+        operation: &'static str,
+        plan: impl FnOnce(&mut Tables<'_>) -> Result<(P, Option<Vec<Effect>>)>,
+        apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
+    ) -> Result<T> {
         let _serialized = self.lock_writes();
         let mut journal = self.inner.journal.as_ref().map(lock_journal);
         let seq = match journal.as_deref() {
@@ -248,10 +281,32 @@ impl RedbStorage {
         };
         let mut txn = self.inner.db.begin_write().during(operation)?;
         txn.set_durability(self.redb_durability()).during(operation)?;
-        let (out, changes) = {
+        let mut early = None;
+        let result = {
             let mut tables = Tables::open(&txn, &self.inner.viz_cache, operation, seq)?;
-            let out = body(&mut tables)?;
-            (out, tables.finish()?)
+            plan(&mut tables).and_then(|(planned, announced)| {
+                if let (Some(state), Some(seq), Some(effects)) =
+                    (journal.as_deref_mut(), seq, announced)
+                {
+                    early = state.begin(seq, &effects)?.map(|pending| (pending, effects));
+                }
+                let out = apply(&mut tables, planned)?;
+                Ok((out, tables.finish()?))
+            })
+        };
+        let (out, changes) = match result {
+            Ok(done) => done,
+            // A failed erase is the more serious error: it breaks the journal.
+            Err(e) => {
+                return Err(erase_early(journal.as_deref_mut(), seq, early).err().unwrap_or(e))
+            }
+        };
+        let early = match early {
+            Some((pending, effects)) if changes.any && effects == changes.effects => Some(pending),
+            other => {
+                erase_early(journal.as_deref_mut(), seq, other)?;
+                None
+            }
         };
         if !changes.any {
             // Nothing to make durable (an update or delete of a missing id, say).
@@ -259,8 +314,9 @@ impl RedbStorage {
             return Ok(out);
         }
         // The journal entry is written and its sync runs while redb commits.
-        let pending = match (journal.as_deref_mut(), seq) {
-            (Some(state), Some(seq)) => state.begin(seq, &changes.effects)?,
+        let pending = match (early, journal.as_deref_mut(), seq) {
+            (Some(pending), _, _) => Some(pending),
+            (None, Some(state), Some(seq)) => state.begin(seq, &changes.effects)?,
             _ => None,
         };
         let committed = txn.commit().during(operation);
@@ -334,11 +390,23 @@ impl RedbStorage {
     }
 
     fn commit_one(&self, op: &WriteOp) -> Result<Outcome> {
-        self.write(op.name(), |tables| {
-            let outcome = op.apply(tables)?;
-            self.enforce_limits(tables)?;
-            Ok(outcome)
-        })
+        let announced = op.effects().filter(|_| self.writes_evict_nothing());
+        self.write_planned(
+            op.name(),
+            |_| Ok(((), announced)),
+            |tables, ()| {
+                let outcome = op.apply(tables)?;
+                self.enforce_limits(tables)?;
+                Ok(outcome)
+            },
+        )
+    }
+
+    /// Whether a write's own retention can remove nothing but a record written already
+    /// too old: no count limit applies on writes.
+    fn writes_evict_nothing(&self) -> bool {
+        let policy = &self.inner.settings.retention;
+        policy.per_script().is_none() && policy.executions_limit().is_none()
     }
 
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
@@ -395,6 +463,18 @@ impl Drop for Inner {
                 let _ = state.journal.remove();
             }
         }
+    }
+}
+
+/// Erases an entry journaled ahead of a write that then failed or did something else.
+fn erase_early(
+    journal: Option<&mut JournalState>,
+    seq: Option<u64>,
+    early: Option<(Pending, Vec<Effect>)>,
+) -> Result<()> {
+    match (journal, seq, early) {
+        (Some(state), Some(seq), Some((pending, _))) => state.settle(seq, Some(pending), false),
+        _ => Ok(()),
     }
 }
 
@@ -520,20 +600,31 @@ impl ExecutionStorage for RedbStorage {
         validate_id(execution_id)?;
         let max_value = self.inner.settings.max_value_size_bytes;
         let sampling = self.inner.settings.tail_sampling;
-        self.write("update", |tables| {
-            let Some(mut record) = tables.load(execution_id)? else { return Ok(None) };
+        let plan = |tables: &mut Tables<'_>| {
+            let Some(mut record) = tables.load(execution_id)? else {
+                return Ok((Updated::Missing, None));
+            };
             let before = record.status;
             f(&mut record);
             check_id_unchanged(execution_id, &record)?;
             if !sampling.is_none_or(|s| s.admit_updated(before, &mut record)) {
-                tables.remove(execution_id)?;
-                return Ok(Some(Arc::new(record)));
+                return Ok((Updated::Dropped(Box::new(record)), None));
             }
             let prepared = prepare(record, max_value)?;
-            let updated = Arc::clone(&prepared.record);
-            tables.put(&prepared)?;
-            self.enforce_limits(tables)?;
-            Ok(Some(updated))
+            let announced = self.writes_evict_nothing().then(|| vec![prepared.effect()]);
+            Ok((Updated::Kept(prepared), announced))
+        };
+        self.write_planned("update", plan, |tables, updated| match updated {
+            Updated::Missing => Ok(None),
+            Updated::Dropped(record) => {
+                tables.remove(execution_id)?;
+                Ok(Some(Arc::from(record)))
+            }
+            Updated::Kept(prepared) => {
+                tables.put(&prepared)?;
+                self.enforce_limits(tables)?;
+                Ok(Some(Arc::clone(&prepared.record)))
+            }
         })
     }
 

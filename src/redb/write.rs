@@ -59,6 +59,11 @@ impl Prepared {
         }
         Ok(Prepared { record: Arc::new(record), record_bytes, viz_bytes, summary_bytes })
     }
+
+    /// What storing this record journals.
+    pub(crate) fn effect(&self) -> Effect {
+        Effect::Put { record: self.record_bytes.clone(), viz: self.viz_bytes.clone() }
+    }
 }
 
 /// What a transaction changed: for the cache once it has committed, and for the journal.
@@ -195,8 +200,7 @@ impl<'txn> Tables<'txn> {
         self.changes.written.push(Arc::clone(&prepared.record));
         self.changes.any = true;
         if self.journal_seq.is_some() {
-            let (record, viz) = (prepared.record_bytes.clone(), prepared.viz_bytes.clone());
-            self.changes.effects.push(Effect::Put { record, viz });
+            self.changes.effects.push(prepared.effect());
         }
         Ok(())
     }

@@ -1,0 +1,103 @@
+//! A single store or update journals its effects before the B-tree work starts; when the
+//! write then does more than announced (its own retention removes what it wrote, because
+//! it was already too old), the journal must hold what it actually did. A child process
+//! writes under a max-age policy and is killed; the reopened file, rebuilt from the
+//! journal, must hold every acknowledged fresh run and none of the expired ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use execstore::{ExecutionStorage, RedbStorage, RetentionPolicy};
+use support::{execution, TestResult};
+
+const DB_VAR: &str = "EXECSTORE_AHEAD_DB";
+const DAY_MILLIS: i64 = 86_400_000;
+
+fn now_millis() -> Result<i64, Box<dyn std::error::Error>> {
+    Ok(i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?)
+}
+
+/// The child: fresh stores, stores of runs two days old, and updates that move a fresh
+/// run two days back, each acknowledged on stdout once it returned.
+#[test]
+#[ignore = "run by a_write_removing_what_it_wrote_is_replayed_as_it_happened as a child"]
+fn journal_ahead_child() -> TestResult {
+    let Ok(path) = std::env::var(DB_VAR) else { return Ok(()) };
+    let policy = RetentionPolicy::new().max_age_all(Duration::from_secs(86_400));
+    let storage = RedbStorage::builder().retention(policy).open(path)?;
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        let now = now_millis()?;
+        let fresh = format!("fresh-{i:06}");
+        storage.store(execution(&fresh, now, Some("etl.cst")))?;
+        writeln!(out, "ACK fresh {fresh}")?;
+        let expired = format!("expired-{i:06}");
+        storage.store(execution(&expired, now - 2 * DAY_MILLIS, Some("etl.cst")))?;
+        writeln!(out, "ACK gone {expired}")?;
+        if i % 3 == 0 {
+            storage.update(&fresh, &mut |e| e.start_time -= 2 * DAY_MILLIS)?;
+            writeln!(out, "ACK gone {fresh}")?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_write_removing_what_it_wrote_is_replayed_as_it_happened() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("ahead.redb");
+    let acked = run_child_until_killed(&path, 120)?;
+    assert!(dir.path().join("ahead.redb-journal").exists(), "the killed writer left its journal");
+    // Opened without a policy: whatever is absent was removed by the replayed writes.
+    let storage = RedbStorage::open(&path)?;
+    let mut fresh_kept = 0;
+    for (id, gone) in &acked {
+        let present = storage.get(id)?.is_some();
+        assert_eq!(present, !gone, "{id} after replay");
+        fresh_kept += usize::from(present);
+    }
+    assert!(fresh_kept > 20, "too few fresh runs acknowledged: {fresh_kept}");
+    for summary in storage.list(usize::MAX, 0)? {
+        assert!(summary.execution_id.starts_with("fresh-"), "{} survived", summary.execution_id);
+    }
+    assert_eq!(storage.verify()?, storage.stats()?.total_executions);
+    Ok(())
+}
+
+/// Runs the child until `acks` acknowledgements, kills it, and returns each acknowledged
+/// id with whether it must be gone (the last acknowledgement of an id wins).
+fn run_child_until_killed(
+    path: &std::path::Path,
+    acks: usize,
+) -> Result<BTreeMap<String, bool>, Box<dyn std::error::Error>> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--exact", "journal_ahead_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(DB_VAR, path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no child stdout")?;
+    let mut acked = BTreeMap::new();
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        let Some((kind, id)) = line.strip_prefix("ACK ").and_then(|ack| ack.split_once(' ')) else {
+            continue;
+        };
+        acked.insert(id.to_owned(), kind == "gone");
+        if acked.len() >= acks && !killed {
+            child.kill()?;
+            killed = true;
+        }
+    }
+    let status = child.wait()?;
+    assert!(killed && !status.success(), "the child ended on its own: {status}");
+    Ok(acked)
+}
