@@ -261,11 +261,11 @@ impl RedbStorage {
         self.write_planned(operation, |_| Ok(((), None)), |tables, ()| body(tables))
     }
 
-    /// [`write`](Self::write) in two steps: `plan` may name the effects the write will
-    /// have (`Plan::announced`); they are journaled and their sync started before `apply`
-    /// does the B-tree work, so a durable write waits for the longer of the two, not their
-    /// sum. Should the write turn out to have other effects, the announced entry is erased
-    /// and the actual one journaled instead.
+    /// [`write`](Self::write) in two steps: `plan` returns what `apply` needs and, when it
+    /// knows them, the effects the write will have; those are journaled and their sync
+    /// started before `apply` does the B-tree work, so a durable write waits for the longer
+    /// of the two, not their sum. Should the write turn out to have other effects, the
+    /// announced entry is erased and the actual one journaled instead.
     pub(super) fn write_planned<P, T>(
         &self,
         operation: &'static str,
