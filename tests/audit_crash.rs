@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 
 use execstore::{
     AuditConfig, AuditEvent, AuditLog, ExecutionListener, ExecutionStorage, RedbStorage,
@@ -117,12 +116,7 @@ fn store_crash_child() -> TestResult {
 fn deletes_replayed_after_a_kill_still_sweep_their_events() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("history.redb");
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "store_crash_child", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(STORE_VAR, &path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = support::child_test("store_crash_child")?.env(STORE_VAR, &path).spawn()?;
     let stdout = child.stdout.take().ok_or("no child stdout")?;
     let mut deleted = false;
     for line in BufReader::new(stdout).lines() {
@@ -154,12 +148,7 @@ fn run_child(
     path: &std::path::Path,
     flushes_before_kill: usize,
 ) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "audit_crash_child", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(DB_VAR, path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = support::child_test("audit_crash_child")?.env(DB_VAR, path).spawn()?;
     let stdout = child.stdout.take().ok_or("no child stdout")?;
     let (mut seen, mut flushed, mut killed) = (0, 0, false);
     for line in BufReader::new(stdout).lines() {

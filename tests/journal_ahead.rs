@@ -10,7 +10,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use execstore::{ExecutionStorage, RedbStorage, RetentionPolicy};
@@ -77,12 +76,7 @@ fn run_child_until_killed(
     path: &std::path::Path,
     acks: usize,
 ) -> Result<BTreeMap<String, bool>, Box<dyn std::error::Error>> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "journal_ahead_child", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(DB_VAR, path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
+    let mut child = support::child_test("journal_ahead_child")?.env(DB_VAR, path).spawn()?;
     let stdout = child.stdout.take().ok_or("no child stdout")?;
     let mut acked = BTreeMap::new();
     let mut killed = false;

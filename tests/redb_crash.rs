@@ -8,7 +8,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 
 use execstore::{Durability, ExecutionStatus, ExecutionStorage, RedbStorage};
 use serde_json::json;
@@ -102,12 +101,9 @@ fn run_child_until_killed(
     acks_before_kill: usize,
     expected: &mut BTreeMap<String, Expected>,
 ) -> TestResult {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--exact", "crash_child", "--ignored", "--nocapture", "--test-threads=1"])
+    let mut child = support::child_test("crash_child")?
         .env(DB_VAR, path)
         .env(FIRST_VAR, first.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()?;
     let stdout = child.stdout.take().ok_or("no child stdout")?;
     let mut acks = 0;

@@ -534,7 +534,6 @@ mod crash {
     //! removals with the stores, so the reopened file agrees with itself and the policy.
 
     use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
 
     use execstore::{ExecutionStorage, RedbStorage, RetentionPolicy};
 
@@ -588,12 +587,8 @@ mod crash {
         path: &std::path::Path,
         acks: usize,
     ) -> Result<String, Box<dyn std::error::Error>> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["--exact", "crash::retention_crash_child", "--ignored", "--nocapture"])
-            .args(["--test-threads=1"])
+        let mut child = crate::support::child_test("crash::retention_crash_child")?
             .env(DB_VAR, path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no child stdout")?;
         let (mut seen, mut last, mut killed) = (0, String::new(), false);

@@ -112,3 +112,14 @@ pub fn viz() -> execstore::DagVizIr {
         },
     }
 }
+
+/// The ignored test `name` of the running test binary, as a child process whose stdout the
+/// caller reads line by line (stderr dropped): the crash tests' writer, to be killed.
+pub fn child_test(name: &str) -> std::io::Result<std::process::Command> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    Ok(command)
+}
