@@ -293,6 +293,53 @@ fn tiny_cache_never_serves_a_stale_record_after_a_write_returned() -> TestResult
     Ok(())
 }
 
+/// `update` starts from the cached record when there is one: readers filling a cache of two
+/// entries for four counters must never hand an updater an old version to increment.
+#[test]
+fn updates_through_a_churning_cache_lose_no_increment() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let storage =
+        RedbStorage::builder().cache_capacity(2).durability(Durability::Eventual).open(&path)?;
+    let keys = ["c0", "c1", "c2", "c3"];
+    for key in keys {
+        storage.store(execution(key, 0, None))?;
+    }
+    let increment = |e: &mut execstore::StoredExecution| {
+        let n = e.inputs.get("n").and_then(|v| v.as_u64()).unwrap_or(0);
+        e.inputs.insert("n".to_owned(), json!(n + 1));
+    };
+    let updaters: Vec<_> = (0..3)
+        .map(|u| {
+            let storage = storage.clone();
+            thread::spawn(move || -> execstore::Result<()> {
+                for i in 0..200 {
+                    storage.update(keys[(u + i) % 4], &mut |e| increment(e))?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|r| {
+            let storage = storage.clone();
+            thread::spawn(move || -> execstore::Result<()> {
+                for i in 0..3_000 {
+                    storage.get(keys[(r + i * 3) % 4])?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for handle in updaters.into_iter().chain(readers) {
+        handle.join().map_err(|_| "a worker panicked")??;
+    }
+    for key in keys {
+        let record = storage.get(key)?.ok_or("counter missing")?;
+        assert_eq!(record.inputs.get("n"), Some(&json!(150)), "{key}");
+    }
+    Ok(())
+}
+
 #[test]
 fn records_after_pages_through_everything_in_id_order() -> TestResult {
     let (_dir, path) = temp_file()?;

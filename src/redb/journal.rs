@@ -3,8 +3,9 @@
 //! A durable redb commit rewrites every B-tree page on the paths it touched and syncs them
 //! all; at 100,000 records that costs several fsync latencies. Instead, each write commits
 //! to redb without syncing and appends what it changed (its *effects*) to this file, then
-//! syncs only the append (a single store or update appends before its B-tree work, the
-//! others before their commit, and the sync runs beside it). A checkpoint (a durable redb commit, then emptying the journal)
+//! syncs only the append, on a second thread while the writer goes on: stores and updates,
+//! whose effects are known beforehand, append before their transaction begins; other writes
+//! before their commit. A checkpoint (a durable redb commit, then emptying the journal)
 //! runs when the journal grows large, on `sync`, and when the last handle closes. On open,
 //! the entries newer than the checkpoint recorded in redb (`meta["journal.seq"]`) are
 //! applied again, in order: effects are idempotent replacements and removals, so the result

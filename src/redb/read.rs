@@ -47,10 +47,12 @@ pub(crate) fn get(
     txn: &ReadTransaction,
     viz_cache: &VizCache,
     id: &str,
+    operation: &'static str,
 ) -> Result<Option<StoredExecution>> {
-    let executions = txn.open_table(EXECUTIONS).during("get")?;
-    let Some(bytes) = executions.get(id).during("get")? else { return Ok(None) };
-    decode_record(&VizReader::open(txn, viz_cache, "get")?, id, bytes.value(), "get").map(Some)
+    let executions = txn.open_table(EXECUTIONS).during(operation)?;
+    let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
+    let viz = VizReader::open(txn, viz_cache, operation)?;
+    decode_record(&viz, id, bytes.value(), operation).map(Some)
 }
 
 /// Up to `limit` full records with an id above `after`, in id order: a page of an export.

@@ -13,7 +13,7 @@ use super::group::CommitQueue;
 use super::journal::{self, Effect, Entry, Journal, Pending, CHECKPOINT_BYTES};
 use super::read;
 use super::viz_cache::{VizCache, VIZ_CACHE_SHAPES};
-use super::write::{prepare, Prepared, Tables};
+use super::write::{prepare, Changes, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
@@ -120,13 +120,17 @@ impl WriteOp {
         }
     }
 
-    /// The effects of a single store, known before it is applied.
+    /// The effects of a store, known before it is applied unless tail sampling dropped one
+    /// of its records (removing a missing id has none).
     fn effects(&self) -> Option<Vec<Effect>> {
         match self {
-            WriteOp::Store(records) => match records.as_slice() {
-                [Admitted::Keep(prepared)] => Some(vec![prepared.effect()]),
-                _ => None,
-            },
+            WriteOp::Store(records) => records
+                .iter()
+                .map(|record| match record {
+                    Admitted::Keep(prepared) => Some(prepared.effect()),
+                    Admitted::Drop(_) => None,
+                })
+                .collect(),
             WriteOp::Delete(_) => None,
         }
     }
@@ -258,18 +262,20 @@ impl RedbStorage {
         operation: &'static str,
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.write_planned(operation, |_| Ok(((), None)), |tables, ()| body(tables))
+        self.write_planned(operation, || Ok(((), None)), |tables, ()| body(tables))
     }
 
-    /// [`write`](Self::write) in two steps: `plan` returns what `apply` needs and, when it
-    /// knows them, the effects the write will have; those are journaled and their sync
-    /// started before `apply` does the B-tree work, so a durable write waits for the longer
-    /// of the two, not their sum. Should the write turn out to have other effects, the
-    /// announced entry is erased and the actual one journaled instead.
+    /// [`write`](Self::write) in two steps. `plan` runs under the write lock but before the
+    /// write transaction (it may read the committed state, which no one else can change
+    /// meanwhile) and returns what `apply` needs and, when it knows them, the effects the
+    /// write will have. Those are journaled and their sync started before the transaction
+    /// even begins, so a durable write waits for the longer of the sync and the B-tree
+    /// work, not their sum. Should the write turn out to have other effects, the announced
+    /// entry is erased and the actual one journaled instead.
     pub(super) fn write_planned<P, T>(
         &self,
         operation: &'static str,
-        plan: impl FnOnce(&mut Tables<'_>) -> Result<(P, Option<Vec<Effect>>)>,
+        plan: impl FnOnce() -> Result<(P, Option<Vec<Effect>>)>,
         apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
     ) -> Result<T> {
         let _serialized = self.lock_writes();
@@ -279,22 +285,14 @@ impl RedbStorage {
             Some(state) => Some(state.next_seq),
             None => None,
         };
-        let mut txn = self.inner.db.begin_write().during(operation)?;
-        txn.set_durability(self.redb_durability()).during(operation)?;
-        let mut early = None;
-        let result = {
-            let mut tables = Tables::open(&txn, &self.inner.viz_cache, operation, seq)?;
-            plan(&mut tables).and_then(|(planned, announced)| {
-                if let (Some(state), Some(seq), Some(effects)) =
-                    (journal.as_deref_mut(), seq, announced)
-                {
-                    early = state.begin(seq, &effects)?.map(|pending| (pending, effects));
-                }
-                let out = apply(&mut tables, planned)?;
-                Ok((out, tables.finish()?))
-            })
+        let (planned, announced) = plan()?;
+        let early = match (journal.as_deref_mut(), seq, announced) {
+            (Some(state), Some(seq), Some(effects)) => {
+                state.begin(seq, &effects)?.map(|pending| (pending, effects))
+            }
+            _ => None,
         };
-        let (out, changes) = match result {
+        let (txn, out, changes) = match self.transact(operation, seq, |t| apply(t, planned)) {
             Ok(done) => done,
             // A failed erase is the more serious error: it breaks the journal.
             Err(e) => {
@@ -329,6 +327,24 @@ impl RedbStorage {
             self.inner.checkpoint()?;
         }
         Ok(out)
+    }
+
+    /// Begins a write transaction and runs `body` on its tables; the transaction is left
+    /// for the caller to commit or abort.
+    fn transact<T>(
+        &self,
+        operation: &'static str,
+        seq: Option<u64>,
+        body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
+    ) -> Result<(redb::WriteTransaction, T, Changes)> {
+        let mut txn = self.inner.db.begin_write().during(operation)?;
+        txn.set_durability(self.redb_durability()).during(operation)?;
+        let (out, changes) = {
+            let mut tables = Tables::open(&txn, operation, seq)?;
+            let out = body(&mut tables)?;
+            (out, tables.finish()?)
+        };
+        Ok((txn, out, changes))
     }
 
     /// Runs `body` in one write transaction outside the execution tables (audit retention),
@@ -378,11 +394,19 @@ impl RedbStorage {
         if let [op] = ops.as_slice() {
             return vec![self.commit_one(op)];
         }
-        let together = self.write("group commit", |tables| {
-            let outcomes = ops.iter().map(|op| op.apply(tables)).collect::<Result<Vec<_>>>()?;
-            self.enforce_limits(tables)?;
-            Ok(outcomes)
+        let announced = self.announce(|| {
+            let effects = ops.iter().map(WriteOp::effects).collect::<Option<Vec<_>>>()?;
+            Some(effects.into_iter().flatten().collect())
         });
+        let together = self.write_planned(
+            "group commit",
+            || Ok(((), announced)),
+            |tables, ()| {
+                let outcomes = ops.iter().map(|op| op.apply(tables)).collect::<Result<Vec<_>>>()?;
+                self.enforce_limits(tables)?;
+                Ok(outcomes)
+            },
+        );
         match together {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(_) => ops.iter().map(|op| self.commit_one(op)).collect(),
@@ -390,10 +414,10 @@ impl RedbStorage {
     }
 
     fn commit_one(&self, op: &WriteOp) -> Result<Outcome> {
-        let announced = op.effects().filter(|_| self.writes_evict_nothing());
+        let announced = self.announce(|| op.effects());
         self.write_planned(
             op.name(),
-            |_| Ok(((), announced)),
+            || Ok(((), announced)),
             |tables, ()| {
                 let outcome = op.apply(tables)?;
                 self.enforce_limits(tables)?;
@@ -402,11 +426,13 @@ impl RedbStorage {
         )
     }
 
-    /// Whether a write's own retention can remove nothing but a record written already
-    /// too old: no count limit applies on writes.
-    fn writes_evict_nothing(&self) -> bool {
+    /// The effects a write will have, worked out only when they can be known ahead: when
+    /// the write's own retention can remove nothing but a record written already too old
+    /// (no count limit applies on writes), and the store journals at all.
+    fn announce(&self, effects: impl FnOnce() -> Option<Vec<Effect>>) -> Option<Vec<Effect>> {
         let policy = &self.inner.settings.retention;
-        policy.per_script().is_none() && policy.executions_limit().is_none()
+        let evicts_nothing = policy.per_script().is_none() && policy.executions_limit().is_none();
+        (evicts_nothing && self.inner.journal.is_some()).then(effects).flatten()
     }
 
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
@@ -432,6 +458,15 @@ impl RedbStorage {
             wake.poke();
         }
         Ok(())
+    }
+
+    /// The record as last committed, for a writer holding the write lock: from the cache,
+    /// which under that lock is never stale (see `cache.rs`), or else from the file.
+    fn committed(&self, id: &str, operation: &'static str) -> Result<Option<StoredExecution>> {
+        if let Ok(cached) = self.inner.cache.get(id) {
+            return Ok(Some(StoredExecution::clone(&cached)));
+        }
+        read::get(&self.read_txn(operation)?, &self.inner.viz_cache, id, operation)
     }
 
     pub(super) fn read_txn(&self, operation: &'static str) -> Result<redb::ReadTransaction> {
@@ -523,11 +558,10 @@ fn recover(db: &Database, path: &Path) -> Result<JournalState> {
     let applied = read::journal_seq(&db.begin_read().during("recover")?)?;
     let pending: Vec<Entry> = entries.into_iter().filter(|e| e.seq > applied).collect();
     let last = pending.last().map_or(applied, |e| e.seq);
-    let no_cache = VizCache::new(0);
     let mut txn = db.begin_write().during("recover")?;
     txn.set_durability(redb::Durability::Immediate).during("recover")?;
     {
-        let mut tables = Tables::open(&txn, &no_cache, "recover", Some(last))?;
+        let mut tables = Tables::open(&txn, "recover", Some(last))?;
         for effect in pending.into_iter().flat_map(|entry| entry.effects) {
             tables.replay(effect)?;
         }
@@ -570,8 +604,8 @@ impl ExecutionStorage for RedbStorage {
             Ok(hit) => return Ok(Some(hit)),
             Err(seen) => seen,
         };
-        let Some(record) = read::get(&self.read_txn("get")?, &self.inner.viz_cache, execution_id)?
-        else {
+        let txn = self.read_txn("get")?;
+        let Some(record) = read::get(&txn, &self.inner.viz_cache, execution_id, "get")? else {
             return Ok(None);
         };
         let record = Arc::new(record);
@@ -600,8 +634,8 @@ impl ExecutionStorage for RedbStorage {
         validate_id(execution_id)?;
         let max_value = self.inner.settings.max_value_size_bytes;
         let sampling = self.inner.settings.tail_sampling;
-        let plan = |tables: &mut Tables<'_>| {
-            let Some(mut record) = tables.load(execution_id)? else {
+        let plan = || {
+            let Some(mut record) = self.committed(execution_id, "update")? else {
                 return Ok((Updated::Missing, None));
             };
             let before = record.status;
@@ -611,7 +645,7 @@ impl ExecutionStorage for RedbStorage {
                 return Ok((Updated::Dropped(Box::new(record)), None));
             }
             let prepared = prepare(record, max_value)?;
-            let announced = self.writes_evict_nothing().then(|| vec![prepared.effect()]);
+            let announced = self.announce(|| Some(vec![prepared.effect()]));
             Ok((Updated::Kept(prepared), announced))
         };
         self.write_planned("update", plan, |tables, updated| match updated {

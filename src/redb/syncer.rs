@@ -4,8 +4,14 @@
 use std::fs::File;
 use std::io;
 use std::thread;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+
+/// How long [`Syncer::wait`] polls for the result before it sleeps: a sync that ends within
+/// this is seen at once instead of after the wake-up of a sleeping thread (measured at
+/// 20–35 µs here, a tenth of a sync). The waiting writer has nothing else to do meanwhile.
+const POLL: Duration = Duration::from_micros(300);
 
 /// The journal's sync thread; it ends when this is dropped.
 #[derive(Debug)]
@@ -43,9 +49,22 @@ impl Syncer {
     /// gone).
     pub(crate) fn wait(&mut self) -> io::Result<()> {
         let started = std::mem::take(&mut self.in_flight);
-        match started.then(|| self.results.recv().ok()).flatten() {
+        match started.then(|| self.result()).flatten() {
             Some(result) => result,
             None => self.file.sync_data(),
+        }
+    }
+
+    /// The thread's answer, polled for a while and then slept for; `None` if it is gone.
+    fn result(&self) -> Option<io::Result<()>> {
+        let until = Instant::now() + POLL;
+        loop {
+            match self.results.try_recv() {
+                Ok(result) => return Some(result),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) if Instant::now() < until => std::hint::spin_loop(),
+                Err(TryRecvError::Empty) => return self.results.recv().ok(),
+            }
         }
     }
 }

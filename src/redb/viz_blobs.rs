@@ -29,20 +29,14 @@ pub(crate) struct VizWriter<'txn> {
     by_execution: Table<'txn, &'static str, &'static VizHash>,
     blobs: Table<'txn, &'static VizHash, &'static [u8]>,
     refs: Table<'txn, &'static VizHash, u64>,
-    cache: &'txn VizCache,
 }
 
 impl<'txn> VizWriter<'txn> {
-    pub(crate) fn open(
-        txn: &'txn redb::WriteTransaction,
-        cache: &'txn VizCache,
-        operation: &'static str,
-    ) -> Result<Self> {
+    pub(crate) fn open(txn: &'txn redb::WriteTransaction, operation: &'static str) -> Result<Self> {
         Ok(VizWriter {
             by_execution: txn.open_table(EXECUTION_VIZ).during(operation)?,
             blobs: txn.open_table(VIZ_BLOBS).during(operation)?,
             refs: txn.open_table(VIZ_REFS).during(operation)?,
-            cache,
         })
     }
 
@@ -105,32 +99,6 @@ impl<'txn> VizWriter<'txn> {
         self.blobs.retain(|_, _| false).during(operation)?;
         self.refs.retain(|_, _| false).during(operation)
     }
-
-    pub(crate) fn load(&self, id: &str, operation: &'static str) -> Result<Option<DagVizIr>> {
-        load(&self.by_execution, &self.blobs, self.cache, id, operation)
-    }
-}
-
-/// Record `id`'s visualization, if it has one: decoded from its blob, or taken from
-/// `cache` (the blob is then not read).
-fn load(
-    by_execution: &impl ReadableTable<&'static str, &'static VizHash>,
-    blobs: &impl ReadableTable<&'static VizHash, &'static [u8]>,
-    cache: &VizCache,
-    id: &str,
-    operation: &'static str,
-) -> Result<Option<DagVizIr>> {
-    let Some(key) = by_execution.get(id).during(operation)?.map(|k| *k.value()) else {
-        return Ok(None);
-    };
-    let decode_blob = || {
-        let Some(bytes) = blobs.get(&key).during(operation)? else {
-            let reason = "its visualization blob is missing".to_owned();
-            return Err(Error::Corrupt { key: format!("execution_viz/{id}"), reason });
-        };
-        decode(|| format!("viz_blobs/{}", hex(&key)), bytes.value())
-    };
-    cache.get_or_decode(&key, decode_blob).map(Some)
 }
 
 /// The read side, opened in one read transaction.
@@ -153,8 +121,20 @@ impl<'a> VizReader<'a> {
         })
     }
 
+    /// Record `id`'s visualization, if it has one: decoded from its blob, or taken from
+    /// the cache (the blob is then not read).
     pub(crate) fn load(&self, id: &str, operation: &'static str) -> Result<Option<DagVizIr>> {
-        load(&self.by_execution, &self.blobs, self.cache, id, operation)
+        let Some(key) = self.by_execution.get(id).during(operation)?.map(|k| *k.value()) else {
+            return Ok(None);
+        };
+        let decode_blob = || {
+            let Some(bytes) = self.blobs.get(&key).during(operation)? else {
+                let reason = "its visualization blob is missing".to_owned();
+                return Err(Error::Corrupt { key: format!("execution_viz/{id}"), reason });
+            };
+            decode(|| format!("viz_blobs/{}", hex(&key)), bytes.value())
+        };
+        self.cache.get_or_decode(&key, decode_blob).map(Some)
     }
 }
 
@@ -168,11 +148,10 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
     if !table_exists(db, DAG_VIZ.name())? {
         return Ok(());
     }
-    let no_cache = VizCache::new(0);
     let txn = db.begin_write().during(OP)?;
     {
         let old = txn.open_table(DAG_VIZ).during(OP)?;
-        let mut viz = VizWriter::open(&txn, &no_cache, OP)?;
+        let mut viz = VizWriter::open(&txn, OP)?;
         for entry in old.iter().during(OP)? {
             let (id, bytes) = entry.during(OP)?;
             viz.relink(id.value(), Some(bytes.value()), OP)?;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::{Table, WriteTransaction};
 
 use super::codec::{decode, encode};
 use super::dag_counts::DagDeltas;
@@ -17,7 +17,6 @@ use super::tables::{
     SCRIPT_COUNTS,
 };
 use super::viz_blobs::VizWriter;
-use super::viz_cache::VizCache;
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -107,7 +106,6 @@ pub(crate) struct Tables<'txn> {
 impl<'txn> Tables<'txn> {
     pub(crate) fn open(
         txn: &'txn WriteTransaction,
-        viz_cache: &'txn VizCache,
         operation: &'static str,
         journal_seq: Option<u64>,
     ) -> Result<Self> {
@@ -115,7 +113,7 @@ impl<'txn> Tables<'txn> {
             txn,
             operation,
             executions: txn.open_table(EXECUTIONS).during(operation)?,
-            viz: VizWriter::open(txn, viz_cache, operation)?,
+            viz: VizWriter::open(txn, operation)?,
             by_start: txn.open_table(BY_START).during(operation)?,
             by_script: txn.open_table(BY_SCRIPT).during(operation)?,
             meta: txn.open_table(META).during(operation)?,
@@ -239,16 +237,6 @@ impl<'txn> Tables<'txn> {
             self.audit_orphans.insert(execution, ()).during(self.operation)?;
         }
         Ok(())
-    }
-
-    /// The full record with this id, as committed so far in this transaction.
-    pub(crate) fn load(&self, id: &str) -> Result<Option<StoredExecution>> {
-        let Some(bytes) = self.executions.get(id).during(self.operation)? else {
-            return Ok(None);
-        };
-        let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
-        record.dag_viz_ir = self.viz.load(id, self.operation)?;
-        Ok(Some(record))
     }
 
     /// Deletes every record, index entry and counter. The audit events of the cleared
