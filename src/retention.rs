@@ -77,6 +77,12 @@ impl RetentionPolicy {
         self.max_ages.get(status_index(status)).copied().flatten()
     }
 
+    /// Whether a record of `status` started at `start_time` is past its age limit at `now`
+    /// (all in Unix milliseconds).
+    pub(crate) fn expired(&self, status: ExecutionStatus, start_time: i64, now: i64) -> bool {
+        self.age_of(status).is_some_and(|age| start_time < cutoff(now, age))
+    }
+
     /// The per-script limit, if any.
     pub fn per_script(&self) -> Option<u64> {
         self.keep_per_script

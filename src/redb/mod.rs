@@ -21,6 +21,8 @@ mod retain;
 mod script_keys;
 mod scripts;
 mod store;
+#[cfg(test)]
+mod store_tests;
 mod syncer;
 mod tables;
 mod verify;

@@ -22,7 +22,7 @@ impl Tables<'_> {
             .map(|r| (r.execution_id.clone(), r.status, r.start_time, r.script_path.clone()))
             .collect();
         for (id, status, start, script) in written {
-            if policy.age_of(status).is_some_and(|age| start < cutoff(now, age)) {
+            if policy.expired(status, start, now) {
                 self.remove(&id)?;
             } else if let (Some(keep), Some(script)) = (policy.per_script(), script) {
                 self.evict_script_beyond(&script, keep, u64::MAX)?;

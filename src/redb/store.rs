@@ -120,14 +120,15 @@ impl WriteOp {
         }
     }
 
-    /// The effects of a store, known before it is applied unless tail sampling dropped one
-    /// of its records (removing a missing id has none).
-    fn effects(&self) -> Option<Vec<Effect>> {
+    /// The effects of a store as `ahead` foresees them for each record; `None` if it
+    /// cannot for one of them, or tail sampling dropped one (removing a missing id has no
+    /// effect).
+    fn effects(&self, ahead: impl Fn(&Prepared) -> Option<Effect>) -> Option<Vec<Effect>> {
         match self {
             WriteOp::Store(records) => records
                 .iter()
                 .map(|record| match record {
-                    Admitted::Keep(prepared) => Some(prepared.effect()),
+                    Admitted::Keep(prepared) => ahead(prepared),
                     Admitted::Drop(_) => None,
                 })
                 .collect(),
@@ -395,7 +396,9 @@ impl RedbStorage {
             return vec![self.commit_one(op)];
         }
         let announced = self.announce(|| {
-            let effects = ops.iter().map(WriteOp::effects).collect::<Option<Vec<_>>>()?;
+            let now = now_millis();
+            let ahead = |prepared: &Prepared| self.effect_ahead(prepared, now);
+            let effects = ops.iter().map(|op| op.effects(ahead)).collect::<Option<Vec<_>>>()?;
             Some(effects.into_iter().flatten().collect())
         });
         let together = self.write_planned(
@@ -414,7 +417,10 @@ impl RedbStorage {
     }
 
     fn commit_one(&self, op: &WriteOp) -> Result<Outcome> {
-        let announced = self.announce(|| op.effects());
+        let announced = self.announce(|| {
+            let now = now_millis();
+            op.effects(|prepared| self.effect_ahead(prepared, now))
+        });
         self.write_planned(
             op.name(),
             || Ok(((), announced)),
@@ -433,6 +439,15 @@ impl RedbStorage {
         let policy = &self.inner.settings.retention;
         let evicts_nothing = policy.per_script().is_none() && policy.executions_limit().is_none();
         (evicts_nothing && self.inner.journal.is_some()).then(effects).flatten()
+    }
+
+    /// What writing `prepared` will journal, unless the write's own retention will remove
+    /// it again (it is already older than the policy keeps): the write then journals what it
+    /// did once done, so that no entry on the disk ever announces a record it did not keep.
+    pub(super) fn effect_ahead(&self, prepared: &Prepared, now: i64) -> Option<Effect> {
+        let record = &prepared.record;
+        let policy = &self.inner.settings.retention;
+        (!policy.expired(record.status, record.start_time, now)).then(|| prepared.effect())
     }
 
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
@@ -645,7 +660,8 @@ impl ExecutionStorage for RedbStorage {
                 return Ok((Updated::Dropped(Box::new(record)), None));
             }
             let prepared = prepare(record, max_value)?;
-            let announced = self.announce(|| Some(vec![prepared.effect()]));
+            let announced =
+                self.announce(|| self.effect_ahead(&prepared, now_millis()).map(|e| vec![e]));
             Ok((Updated::Kept(prepared), announced))
         };
         self.write_planned("update", plan, |tables, updated| match updated {
