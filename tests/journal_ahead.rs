@@ -26,14 +26,19 @@ fn now_millis() -> Result<i64, Box<dyn std::error::Error + Send + Sync>> {
     Ok(i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?)
 }
 
+/// The file a child writes under a one-day age limit; `None` when not run as a child.
+fn child_storage() -> Result<Option<RedbStorage>, Box<dyn std::error::Error + Send + Sync>> {
+    let Ok(path) = std::env::var(DB_VAR) else { return Ok(None) };
+    let policy = RetentionPolicy::new().max_age_all(Duration::from_secs(86_400));
+    Ok(Some(RedbStorage::builder().retention(policy).open(path)?))
+}
+
 /// The child: fresh stores, stores of runs two days old, and updates that move a fresh
 /// run two days back, each acknowledged on stdout once it returned.
 #[test]
 #[ignore = "run by a_write_removing_what_it_wrote_is_replayed_as_it_happened as a child"]
 fn journal_ahead_child() -> ChildResult {
-    let Ok(path) = std::env::var(DB_VAR) else { return Ok(()) };
-    let policy = RetentionPolicy::new().max_age_all(Duration::from_secs(86_400));
-    let storage = RedbStorage::builder().retention(policy).open(path)?;
+    let Some(storage) = child_storage()? else { return Ok(()) };
     let mut out = std::io::stdout().lock();
     for i in 0u64.. {
         let now = now_millis()?;
@@ -57,9 +62,7 @@ fn journal_ahead_child() -> ChildResult {
 #[test]
 #[ignore = "run by group_commits_removing_what_they_wrote_are_replayed_as_they_happened"]
 fn journal_ahead_group_child() -> ChildResult {
-    let Ok(path) = std::env::var(DB_VAR) else { return Ok(()) };
-    let policy = RetentionPolicy::new().max_age_all(Duration::from_secs(86_400));
-    let storage = RedbStorage::builder().retention(policy).open(path)?;
+    let Some(storage) = child_storage()? else { return Ok(()) };
     let writers: Vec<_> = (0..4)
         .map(|t| {
             let storage = storage.clone();
