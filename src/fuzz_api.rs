@@ -2,6 +2,8 @@
 
 use crate::error::Result;
 use crate::model::{ExecutionSummary, StoredExecution};
+use crate::redb::journal::{self, Effect};
+use crate::redb::write::{prepare, Prepared};
 
 /// Decodes stored bytes as a record, as `get` does.
 pub fn decode_record(bytes: &[u8]) -> Result<StoredExecution> {
@@ -16,4 +18,43 @@ pub fn decode_summary(bytes: &[u8]) -> Result<ExecutionSummary> {
 /// Encodes a record as `store` does.
 pub fn encode_record(record: &StoredExecution) -> Result<Vec<u8>> {
     crate::redb::codec::encode("fuzz/record", record)
+}
+
+/// One change in a journal entry, as [`journal_file`] writes it.
+#[derive(Debug, Clone)]
+pub enum JournalChange {
+    /// Store this record, encoded as `store` journals it.
+    Put(Box<StoredExecution>),
+    /// A put of these bytes as they would be in the file: record, then visualization.
+    PutBytes(Vec<u8>, Option<Vec<u8>>),
+    /// Remove the record with this id.
+    Remove(String),
+    /// Remove everything.
+    Clear,
+}
+
+/// A journal file (header, then one checksummed entry per `(seq, changes)`), as the one
+/// next to a database that was killed mid-write.
+pub fn journal_file(entries: &[(u64, Vec<JournalChange>)]) -> Result<Vec<u8>> {
+    let mut file = journal::HEADER.to_vec();
+    for (seq, changes) in entries {
+        let effects = changes.iter().cloned().map(effect).collect::<Result<Vec<_>>>()?;
+        file.extend_from_slice(&journal::frame(*seq, &effects)?);
+    }
+    Ok(file)
+}
+
+/// The record a journaled put holds, decoded as recovery decodes it.
+pub fn decode_journal_put(record: &[u8], viz: Option<&[u8]>) -> Result<StoredExecution> {
+    let prepared = Prepared::from_effect(record.to_vec(), viz.map(<[u8]>::to_vec))?;
+    Ok((*prepared.record).clone())
+}
+
+fn effect(change: JournalChange) -> Result<Effect> {
+    Ok(match change {
+        JournalChange::Put(record) => prepare(*record, None)?.effect(),
+        JournalChange::PutBytes(record, viz) => Effect::Put { record, viz },
+        JournalChange::Remove(id) => Effect::Remove(id),
+        JournalChange::Clear => Effect::Clear,
+    })
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use super::syncer::Syncer;
 use crate::error::{Error, Result};
 
-const HEADER: &[u8; 8] = b"EXSJRNL1";
+pub(crate) const HEADER: &[u8; 8] = b"EXSJRNL1";
 
 /// The journal is checkpointed once it holds this many bytes.
 pub(crate) const CHECKPOINT_BYTES: u64 = 64 << 20;
@@ -197,7 +197,8 @@ fn sync_parent_directory(path: &Path) -> Result<()> {
     dir.sync_all().map_err(|e| Error::io(parent, e))
 }
 
-fn frame(seq: u64, effects: &[Effect]) -> Result<Vec<u8>> {
+/// One entry as written: length, checksum, seq, effects.
+pub(crate) fn frame(seq: u64, effects: &[Effect]) -> Result<Vec<u8>> {
     let mut body = seq.to_le_bytes().to_vec();
     for effect in effects {
         write_effect(&mut body, effect)?;
@@ -268,6 +269,10 @@ fn parse_entries(bytes: &[u8], path: &Path) -> Result<(Vec<Entry>, usize)> {
         };
         let (seq, mut effects_bytes) =
             take_u64(body).ok_or_else(|| corrupt("no sequence number"))?;
+        // Writers number entries upwards; recovery takes the last one's seq as the newest.
+        if entries.last().is_some_and(|previous: &Entry| previous.seq >= seq) {
+            return Err(corrupt("sequence number not above the previous entry's"));
+        }
         let mut effects = Vec::new();
         while !effects_bytes.is_empty() {
             let (effect, remaining) =

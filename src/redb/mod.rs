@@ -9,7 +9,7 @@ mod dag_counts;
 mod evict;
 mod fields;
 mod group;
-mod journal;
+pub(crate) mod journal;
 mod minutes;
 pub(crate) mod open;
 mod placement;
@@ -17,6 +17,8 @@ mod preview;
 mod prune;
 mod query;
 mod read;
+#[cfg(test)]
+mod recover_tests;
 mod retain;
 mod script_keys;
 mod scripts;
@@ -28,7 +30,7 @@ mod tables;
 mod verify;
 mod viz_blobs;
 mod viz_cache;
-mod write;
+pub(crate) mod write;
 
 pub use builder::{Durability, RedbStorageBuilder};
 pub(crate) use open::{open_backend, open_database};

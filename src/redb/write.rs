@@ -17,7 +17,7 @@ use super::tables::{
     SCRIPT_COUNTS,
 };
 use super::viz_blobs::VizWriter;
-use crate::error::{Result, StorageResultExt};
+use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
 
@@ -52,6 +52,8 @@ impl Prepared {
     pub(crate) fn from_effect(record_bytes: Vec<u8>, viz_bytes: Option<Vec<u8>>) -> Result<Self> {
         let key = || "journal/put".to_owned();
         let mut record: StoredExecution = decode(key, &record_bytes)?;
+        validate_id(&record.execution_id)
+            .map_err(|e| Error::Corrupt { key: key(), reason: e.to_string() })?;
         let summary_bytes = encode("journal/put", &ExecutionSummary::from(&record))?;
         if let Some(viz) = &viz_bytes {
             record.dag_viz_ir = Some(decode(key, viz)?);
