@@ -58,3 +58,8 @@ fn effect(change: JournalChange) -> Result<Effect> {
         JournalChange::Clear => Effect::Clear,
     })
 }
+
+/// Where the journal of the database at `db` lives.
+pub fn journal_path(db: &std::path::Path) -> std::path::PathBuf {
+    journal::path_for(db)
+}

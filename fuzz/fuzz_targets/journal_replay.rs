@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use common::{id, Rec};
-use execstore::fuzz_api::{decode_journal_put, journal_file, JournalChange};
+use execstore::fuzz_api::{decode_journal_put, journal_file, journal_path, JournalChange};
 use execstore::{ExecutionStorage, RedbStorage, StoredExecution};
 use libfuzzer_sys::fuzz_target;
 
@@ -152,11 +152,12 @@ fn to_journal(entries: &[(u64, Vec<Change>)]) -> Vec<(u64, Vec<JournalChange>)> 
 
 /// Applies `damage` to the file; whether it may have changed what the entries say.
 fn damage(file: &mut Vec<u8>, damage: &Damage) -> bool {
+    let header = journal_file(&[]).expect("an empty journal").len();
     match damage {
         Damage::None => false,
         Damage::Torn(keep) => {
             let extra = journal_file(&[(u64::MAX, vec![JournalChange::Clear])]).expect("frame");
-            let entry = extra.get(8..).unwrap_or_default();
+            let entry = extra.get(header..).unwrap_or_default();
             let keep = usize::from(*keep) % entry.len().max(1);
             file.extend_from_slice(entry.get(..keep).unwrap_or_default());
             false
@@ -166,11 +167,11 @@ fn damage(file: &mut Vec<u8>, damage: &Damage) -> bool {
             false
         }
         Damage::Flip(at, mask) => {
-            let entries = file.len().saturating_sub(8);
+            let entries = file.len().saturating_sub(header);
             if entries == 0 || *mask == 0 {
                 return false;
             }
-            if let Some(byte) = file.get_mut(8 + usize::from(*at) % entries) {
+            if let Some(byte) = file.get_mut(header + usize::from(*at) % entries) {
                 *byte ^= mask;
             }
             true
@@ -208,12 +209,6 @@ fn write_and_reopen(db: &Path, mut model: Model) {
     model.insert(record.execution_id.clone(), record);
     let store = RedbStorage::open(db).expect("reopen after the write");
     assert_holds(&store, &model);
-}
-
-fn journal_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push("-journal");
-    PathBuf::from(name)
 }
 
 /// An empty directory for this process's files, emptied for every input; in memory where
