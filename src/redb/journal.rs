@@ -60,6 +60,16 @@ pub(crate) struct Journal {
     allocated: u64,
     /// Syncs appends in the background; started by the first append.
     syncer: Option<Syncer>,
+    #[cfg(test)]
+    pub(crate) faults: Faults,
+}
+
+/// Failures a test makes the journal report, as a full or failing disk would.
+#[cfg(test)]
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Faults {
+    pub(crate) writes: bool,
+    pub(crate) syncs: bool,
 }
 
 /// An entry written by [`Journal::begin_append`] whose sync is under way.
@@ -105,7 +115,16 @@ impl Journal {
         };
         let allocated = file.seek(SeekFrom::End(0)).map_err(io)?;
         let len = header_len + used as u64;
-        Ok((Journal { file, path, len, allocated, syncer: None }, entries))
+        let journal = Journal {
+            file,
+            path,
+            len,
+            allocated,
+            syncer: None,
+            #[cfg(test)]
+            faults: Faults::default(),
+        };
+        Ok((journal, entries))
     }
 
     /// Writes an entry after the last one and starts syncing it; [`settle`](Self::settle)
@@ -141,6 +160,10 @@ impl Journal {
 
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
+        #[cfg(test)]
+        if self.faults.writes {
+            return Err(io(std::io::Error::other("injected write failure")));
+        }
         self.file.seek(SeekFrom::Start(offset)).map_err(io)?;
         self.file.write_all(bytes).map_err(io)
     }
@@ -150,6 +173,11 @@ impl Journal {
             Some(syncer) => syncer.wait(),
             None => self.file.sync_data(),
         };
+        #[cfg(test)]
+        let result = result.and_then(|()| match self.faults.syncs {
+            true => Err(std::io::Error::other("injected sync failure")),
+            false => Ok(()),
+        });
         result.map_err(|e| Error::io(&self.path, e))
     }
 

@@ -553,6 +553,16 @@ impl JournalState {
     }
 }
 
+#[cfg(test)]
+impl RedbStorage {
+    /// Makes the journal's writes or syncs fail from now on, as a failing disk would.
+    pub(super) fn inject_journal_faults(&self, faults: super::journal::Faults) {
+        if let Some(journal) = &self.inner.journal {
+            lock_journal(journal).journal.faults = faults;
+        }
+    }
+}
+
 fn lock_journal(journal: &Mutex<JournalState>) -> MutexGuard<'_, JournalState> {
     // Only the write-lock holder touches the journal; its state is updated after each
     // fallible step, so a poisoned lock still guards consistent data.

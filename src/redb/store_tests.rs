@@ -1,9 +1,10 @@
-//! The journal-ahead path of `RedbStorage::write_planned`, driven directly.
+//! The journal paths of `RedbStorage::write_planned`, driven directly: announcing ahead,
+//! and a journal whose disk fails.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::journal::{self, Journal};
+use super::journal::{self, Faults, Journal};
 use super::store::RedbStorage;
 use super::write::{prepare, Prepared};
 use crate::error::{Error, Result};
@@ -13,9 +14,14 @@ use crate::storage::ExecutionStorage;
 
 const DAY_MILLIS: i64 = 86_400_000;
 
-fn prepared(id: &str, start_time: i64) -> Result<Prepared> {
+fn record(id: &str) -> StoredExecution {
     let mut record = StoredExecution::new("dag", None, BTreeMap::new(), ExecutionSource::API);
     record.execution_id = id.to_owned();
+    record
+}
+
+fn prepared(id: &str, start_time: i64) -> Result<Prepared> {
+    let mut record = record(id);
     record.start_time = start_time;
     prepare(record, None)
 }
@@ -49,5 +55,40 @@ fn a_record_its_own_write_will_remove_is_not_announced() -> Result<()> {
     let expired = prepared("expired", now - 2 * DAY_MILLIS)?;
     assert_eq!(storage.effect_ahead(&fresh, now), Some(fresh.effect()));
     assert_eq!(storage.effect_ahead(&expired, now), None);
+    Ok(())
+}
+
+#[test]
+fn a_failed_journal_write_refuses_later_writes_until_reopened() -> Result<()> {
+    let write_fails = Faults { writes: true, syncs: false };
+    let sync_fails = Faults { writes: false, syncs: true };
+    for faults in [write_fails, sync_fails] {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("s.redb");
+        {
+            let storage = RedbStorage::open(&path)?;
+            storage.store(record("acked"))?;
+            storage.inject_journal_faults(faults);
+            let failed = storage.store(record("failed"));
+            assert!(matches!(failed, Err(Error::Io { .. })), "{faults:?}: {failed:?}");
+            storage.inject_journal_faults(Faults::default());
+            match storage.store(record("refused")) {
+                Err(Error::Storage { reason, .. }) => {
+                    assert!(reason.contains("open the file again"), "{reason}");
+                }
+                other => panic!("{faults:?}: a write after a journal failure gave {other:?}"),
+            }
+            assert!(storage.get("acked")?.is_some(), "reads go on");
+        }
+        let storage = RedbStorage::open(&path)?;
+        assert!(storage.get("acked")?.is_some(), "{faults:?}: an acknowledged write was lost");
+        assert!(storage.get("refused")?.is_none());
+        // A write whose sync failed may or may not have reached the disk; one whose entry
+        // could not be written never committed.
+        let failed_kept = storage.get("failed")?.is_some();
+        assert!(!(faults.writes && failed_kept), "a write that never committed is present");
+        storage.store(record("after reopen"))?;
+        assert_eq!(storage.stats()?.total_executions, 2 + u64::from(failed_kept));
+    }
     Ok(())
 }
