@@ -12,8 +12,9 @@
 //! is the state after the last acknowledged write.
 //!
 //! File: an 8-byte header, then entries `[len u32][crc32 u32][seq u64][effects]`, little
-//! endian, the CRC over seq and effects. A torn or corrupt entry ends the journal: it was
-//! never acknowledged, because its sync never returned.
+//! endian, the CRC over seq and effects, each seq above the one before. A torn entry at the
+//! end was never acknowledged (its sync never returned) and is dropped; a bad entry with
+//! data after it, or a seq that does not rise, is damage a crash cannot cause: `Corrupt`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
