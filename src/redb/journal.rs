@@ -98,6 +98,13 @@ impl Journal {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
+        // A device or pipe would be read forever.
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(Error::NotExecstore {
+                path,
+                reason: "the journal is not a regular file".to_owned(),
+            });
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let header_len = HEADER.len() as u64;
@@ -465,6 +472,23 @@ mod tests {
         }
         std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
         assert!(matches!(Journal::open(path.clone()), Err(Error::Corrupt { .. })));
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_journal_that_is_a_device_is_refused() -> Result<()> {
+        // `/dev/null`, not `/dev/zero`: should the check go, this test fails at once
+        // instead of reading zeros until memory runs out.
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        let path = dir.path().join("j");
+        std::os::unix::fs::symlink("/dev/null", &path).map_err(|e| Error::io(&path, e))?;
+        match Journal::open(path) {
+            Err(Error::NotExecstore { reason, .. }) => {
+                assert!(reason.contains("regular"), "{reason}")
+            }
+            other => panic!("a device opened as a journal: {other:?}"),
+        }
         Ok(())
     }
 
