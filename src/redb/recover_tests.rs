@@ -1,21 +1,14 @@
 //! Recovery from journals a crash cannot produce: damaged or forged entries are refused
 //! with [`Error::Corrupt`], never replayed into the file.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::codec::encode;
 use super::journal::{self, frame, Effect, HEADER};
 use super::store::RedbStorage;
+use super::store_tests::record;
 use crate::error::{Error, Result};
-use crate::model::{ExecutionSource, StoredExecution};
 use crate::storage::ExecutionStorage;
-
-fn record(id: &str) -> StoredExecution {
-    let mut record = StoredExecution::new("dag", None, BTreeMap::new(), ExecutionSource::API);
-    record.execution_id = id.to_owned();
-    record
-}
 
 fn put(id: &str) -> Result<Effect> {
     Ok(Effect::Put { record: encode("test", &record(id))?, viz: None })

@@ -14,7 +14,8 @@ use crate::storage::ExecutionStorage;
 
 const DAY_MILLIS: i64 = 86_400_000;
 
-fn record(id: &str) -> StoredExecution {
+/// A minimal record with this id.
+pub(super) fn record(id: &str) -> StoredExecution {
     let mut record = StoredExecution::new("dag", None, BTreeMap::new(), ExecutionSource::API);
     record.execution_id = id.to_owned();
     record
