@@ -31,6 +31,10 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// `ExecutionStorage.Config`.
 pub const DEFAULT_MAX_VALUE_SIZE_BYTES: usize = 10_240;
 
+/// The default [`RedbStorageBuilder::checkpoint_bytes`]: journal written between two
+/// checkpoints.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 << 20;
+
 /// Options of a [`RedbStorage`]; start with [`RedbStorage::builder`].
 #[derive(Debug, Clone)]
 pub struct RedbStorageBuilder {
@@ -46,6 +50,7 @@ impl Default for RedbStorageBuilder {
                 max_value_size_bytes: Some(DEFAULT_MAX_VALUE_SIZE_BYTES),
                 durability: Durability::Immediate,
                 tail_sampling: None,
+                checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
             },
         }
     }
@@ -96,6 +101,17 @@ impl RedbStorageBuilder {
     /// When writes reach the disk (default [`Durability::Immediate`]).
     pub fn durability(mut self, durability: Durability) -> Self {
         self.settings.durability = durability;
+        self
+    }
+
+    /// How many bytes of journal durable writes append between two checkpoints (default
+    /// 64 MiB). A checkpoint is a durable redb commit that writes every page changed since
+    /// the one before, and the write that triggers it waits for it while the others wait
+    /// for the write lock: at 100,000 records of 2.4 KB that pause was 2.0–2.3 s about every
+    /// 53,000 stores with the default, 0.7–1.0 s every 13,000 with 16 MiB. Less journal
+    /// means shorter pauses and a shorter replay at open, for more checkpoint work in all.
+    pub fn checkpoint_bytes(mut self, bytes: u64) -> Self {
+        self.settings.checkpoint_bytes = bytes;
         self
     }
 

@@ -6,7 +6,8 @@
 //! syncs only the append, on a second thread while the writer goes on: stores and updates,
 //! whose effects are known beforehand, append before their transaction begins; other writes
 //! before their commit. A checkpoint (a durable redb commit, then emptying the journal)
-//! runs when the journal grows large, on `sync`, and when the last handle closes. On open,
+//! runs when the journal grows past the builder's `checkpoint_bytes`, on `sync`, and when
+//! the last handle closes. On open,
 //! the entries newer than the checkpoint recorded in redb (`meta["journal.seq"]`) are
 //! applied again, in order: effects are idempotent replacements and removals, so the result
 //! is the state after the last acknowledged write.
@@ -25,12 +26,9 @@ use crate::error::{Error, Result};
 
 pub(crate) const HEADER: &[u8; 8] = b"EXSJRNL1";
 
-/// The journal is checkpointed once it holds this many bytes.
-pub(crate) const CHECKPOINT_BYTES: u64 = 64 << 20;
-
 /// The file grows by zero-filled steps of this size: an append then overwrites allocated
 /// space and its sync need not update the file's size (measured about a third faster).
-const GROWTH_BYTES: u64 = 4 << 20;
+pub(crate) const GROWTH_BYTES: u64 = 4 << 20;
 
 /// One change to the execution tables, as replayed.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,7 +10,7 @@ use super::background::{Keeper, Wake};
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::group::CommitQueue;
-use super::journal::{self, Effect, Entry, Journal, Pending, CHECKPOINT_BYTES};
+use super::journal::{self, Effect, Entry, Journal, Pending};
 use super::read;
 use super::viz_cache::{VizCache, VIZ_CACHE_SHAPES};
 use super::write::{prepare, Changes, Prepared, Tables};
@@ -145,6 +145,7 @@ pub(crate) struct Settings {
     pub(crate) max_value_size_bytes: Option<usize>,
     pub(crate) durability: Durability,
     pub(crate) tail_sampling: Option<TailSampling>,
+    pub(crate) checkpoint_bytes: u64,
 }
 
 impl std::fmt::Debug for RedbStorage {
@@ -324,7 +325,7 @@ impl RedbStorage {
         }
         committed?;
         self.inner.cache.apply(&changes.written, &changes.removed);
-        if journal.is_some_and(|state| state.journal.len() > CHECKPOINT_BYTES) {
+        if journal.is_some_and(|state| state.journal.len() > self.inner.settings.checkpoint_bytes) {
             self.inner.checkpoint()?;
         }
         Ok(out)

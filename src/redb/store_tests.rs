@@ -93,3 +93,42 @@ fn a_failed_journal_write_refuses_later_writes_until_reopened() -> Result<()> {
     }
     Ok(())
 }
+
+/// A record whose one input is `len` hexadecimal digits that do not repeat, so that its
+/// journal entry is about `len` bytes after compression.
+fn bulky(id: &str, len: usize) -> StoredExecution {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let digits: String = (0..len)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            char::from_digit((state >> 60) as u32, 16).unwrap_or('0')
+        })
+        .collect();
+    let mut record = record(id);
+    record.inputs.insert("blob".to_owned(), crate::model::Json::String(digits));
+    record
+}
+
+#[test]
+fn a_smaller_checkpoint_size_keeps_the_journal_small() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let journal_len = |path: &std::path::Path| {
+        std::fs::metadata(journal::path_for(path)).map(|m| m.len()).unwrap_or(0)
+    };
+    let mut lens = Vec::new();
+    for checkpoint_bytes in [super::builder::DEFAULT_CHECKPOINT_BYTES, 1 << 20] {
+        let path = dir.path().join(format!("s{checkpoint_bytes}.redb"));
+        let storage = RedbStorage::builder().checkpoint_bytes(checkpoint_bytes).open(&path)?;
+        // About 6 MB of journal, in batches of about 400 KB.
+        for batch in 0..15 {
+            storage.store_many((0..50).map(|n| bulky(&format!("{batch}-{n}"), 8_000)).collect())?;
+        }
+        assert_eq!(storage.stats()?.total_executions, 750);
+        lens.push(journal_len(&path));
+    }
+    // The journal grows by zero-filled steps of GROWTH_BYTES: past one step without a
+    // checkpoint, within one with a checkpoint every MiB.
+    assert!(lens.first().is_some_and(|&len| len > journal::GROWTH_BYTES), "{lens:?}");
+    assert!(lens.get(1).is_some_and(|&len| len <= journal::GROWTH_BYTES), "{lens:?}");
+    Ok(())
+}
