@@ -36,12 +36,13 @@ pub enum JournalChange {
 /// A journal file (header, then one checksummed entry per `(seq, changes)`), as the one
 /// next to a database that was killed mid-write.
 pub fn journal_file(entries: &[(u64, Vec<JournalChange>)]) -> Result<Vec<u8>> {
-    let mut file = journal::HEADER.to_vec();
-    for (seq, changes) in entries {
-        let effects = changes.iter().cloned().map(effect).collect::<Result<Vec<_>>>()?;
-        file.extend_from_slice(&journal::frame(*seq, &effects)?);
-    }
-    Ok(file)
+    let entries = entries
+        .iter()
+        .map(|(seq, changes)| {
+            Ok((*seq, changes.iter().cloned().map(effect).collect::<Result<_>>()?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    journal::file_with(&entries)
 }
 
 /// The record a journaled put holds, decoded as recovery decodes it.

@@ -37,7 +37,10 @@ pub use viz::{
     VizMetadata, VizNode, VizStatus,
 };
 // The redb backend.
-pub use crate::redb::{Durability, RedbStorage, RedbStorageBuilder, PRUNE_BATCH, QUERY_SCAN_LIMIT};
+pub use crate::redb::{
+    Durability, RedbStorage, RedbStorageBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CHECKPOINT_BYTES,
+    DEFAULT_MAX_VALUE_SIZE_BYTES, PRUNE_BATCH, QUERY_SCAN_LIMIT,
+};
 pub use retention::{PruneReport, RetentionPolicy};
 pub use sampling::TailSampling;
 // The listener SPI and the audit log.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use super::syncer::Syncer;
 use crate::error::{Error, Result};
 
-pub(crate) const HEADER: &[u8; 8] = b"EXSJRNL1";
+const HEADER: &[u8; 8] = b"EXSJRNL1";
 
 /// The file grows by zero-filled steps of this size: an append then overwrites allocated
 /// space and its sync need not update the file's size (measured about a third faster).
@@ -231,8 +231,19 @@ fn sync_parent_directory(path: &Path) -> Result<()> {
     dir.sync_all().map_err(|e| Error::io(parent, e))
 }
 
+/// A whole journal file holding `entries`, as a crash would leave it (for tests and the
+/// fuzz targets).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn file_with(entries: &[(u64, Vec<Effect>)]) -> Result<Vec<u8>> {
+    let mut file = HEADER.to_vec();
+    for (seq, effects) in entries {
+        file.extend_from_slice(&frame(*seq, effects)?);
+    }
+    Ok(file)
+}
+
 /// One entry as written: length, checksum, seq, effects.
-pub(crate) fn frame(seq: u64, effects: &[Effect]) -> Result<Vec<u8>> {
+fn frame(seq: u64, effects: &[Effect]) -> Result<Vec<u8>> {
     let mut body = seq.to_le_bytes().to_vec();
     for effect in effects {
         write_effect(&mut body, effect)?;

@@ -32,7 +32,10 @@ mod viz_blobs;
 mod viz_cache;
 pub(crate) mod write;
 
-pub use builder::{Durability, RedbStorageBuilder};
+pub use builder::{
+    Durability, RedbStorageBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CHECKPOINT_BYTES,
+    DEFAULT_MAX_VALUE_SIZE_BYTES,
+};
 pub(crate) use open::{open_backend, open_database};
 pub use prune::PRUNE_BATCH;
 pub use query::QUERY_SCAN_LIMIT;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::codec::encode;
-use super::journal::{self, frame, Effect, HEADER};
+use super::journal::{self, Effect};
 use super::store::RedbStorage;
 use super::store_tests::record;
 use crate::error::{Error, Result};
@@ -17,12 +17,8 @@ fn put(id: &str) -> Result<Effect> {
 /// A fresh database at `db` with `entries` as its journal, as if killed before replaying.
 fn leave_journal(db: &Path, entries: &[(u64, Vec<Effect>)]) -> Result<()> {
     drop(RedbStorage::open(db)?);
-    let mut file = HEADER.to_vec();
-    for (seq, effects) in entries {
-        file.extend_from_slice(&frame(*seq, effects)?);
-    }
     let path = journal::path_for(db);
-    std::fs::write(&path, file).map_err(|e| Error::io(&path, e))
+    std::fs::write(&path, journal::file_with(entries)?).map_err(|e| Error::io(&path, e))
 }
 
 #[test]
