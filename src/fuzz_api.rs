@@ -60,6 +60,12 @@ fn effect(change: JournalChange) -> Result<Effect> {
     })
 }
 
+/// Makes the journal of `storage` fail its writes (`writes`) or its syncs from now on, as
+/// a full or failing disk would; a store without a journal is left alone.
+pub fn fail_journal(storage: &crate::RedbStorage, writes: bool, syncs: bool) {
+    storage.inject_journal_faults(journal::Faults { writes, syncs });
+}
+
 /// Where the journal of the database at `db` lives.
 pub fn journal_path(db: &std::path::Path) -> std::path::PathBuf {
     journal::path_for(db)

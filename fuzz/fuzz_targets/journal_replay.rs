@@ -9,7 +9,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use arbitrary::Arbitrary;
 use common::{id, Rec};
@@ -48,7 +48,7 @@ struct Input {
 type Model = BTreeMap<String, StoredExecution>;
 
 fuzz_target!(|input: Input| {
-    let dir = scratch_dir();
+    let dir = common::scratch_dir("journal");
     let db = dir.join("db.redb");
     drop(RedbStorage::open(&db).expect("create a fresh store"));
     let entries: Vec<(u64, Vec<Change>)> = input
@@ -209,15 +209,4 @@ fn write_and_reopen(db: &Path, mut model: Model) {
     model.insert(record.execution_id.clone(), record);
     let store = RedbStorage::open(db).expect("reopen after the write");
     assert_holds(&store, &model);
-}
-
-/// An empty directory for this process's files, emptied for every input; in memory where
-/// the system has `/dev/shm`, so that the syncs cost nothing.
-fn scratch_dir() -> PathBuf {
-    let shm = Path::new("/dev/shm");
-    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
-    let dir = base.join(format!("execstore-fuzz-journal-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the scratch directory");
-    dir
 }

@@ -59,12 +59,12 @@ pub(crate) struct Journal {
     allocated: u64,
     /// Syncs appends in the background; started by the first append.
     syncer: Option<Syncer>,
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) faults: Faults,
 }
 
 /// Failures a test makes the journal report, as a full or failing disk would.
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Faults {
     pub(crate) writes: bool,
@@ -127,7 +127,7 @@ impl Journal {
             len,
             allocated,
             syncer: None,
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fuzzing"))]
             faults: Faults::default(),
         };
         Ok((journal, entries))
@@ -166,7 +166,7 @@ impl Journal {
 
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
         let io = |e| Error::io(&self.path, e);
-        #[cfg(test)]
+        #[cfg(any(test, feature = "fuzzing"))]
         if self.faults.writes {
             return Err(io(std::io::Error::other("injected write failure")));
         }
@@ -179,7 +179,7 @@ impl Journal {
             Some(syncer) => syncer.wait(),
             None => self.file.sync_data(),
         };
-        #[cfg(test)]
+        #[cfg(any(test, feature = "fuzzing"))]
         let result = result.and_then(|()| match self.faults.syncs {
             true => Err(std::io::Error::other("injected sync failure")),
             false => Ok(()),
@@ -194,11 +194,9 @@ impl Journal {
             return Ok(());
         }
         let grown = needed.max(self.allocated + GROWTH_BYTES);
-        let io = |e| Error::io(&self.path, e);
-        self.file.seek(SeekFrom::Start(self.allocated)).map_err(io)?;
         let zeros = vec![0; usize::try_from(grown - self.allocated).unwrap_or(0)];
-        self.file.write_all(&zeros).map_err(io)?;
-        self.file.sync_all().map_err(io)?;
+        self.write_at(self.allocated, &zeros)?;
+        self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         self.allocated = grown;
         Ok(())
     }

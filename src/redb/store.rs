@@ -554,10 +554,10 @@ impl JournalState {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl RedbStorage {
     /// Makes the journal's writes or syncs fail from now on, as a failing disk would.
-    pub(super) fn inject_journal_faults(&self, faults: super::journal::Faults) {
+    pub(crate) fn inject_journal_faults(&self, faults: super::journal::Faults) {
         if let Some(journal) = &self.inner.journal {
             lock_journal(journal).journal.faults = faults;
         }

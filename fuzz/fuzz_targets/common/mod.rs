@@ -193,3 +193,14 @@ pub fn open_store(
         .max_value_size_bytes(Some(MAX_VALUE_BYTES))
         .open_with_backend(backend)
 }
+
+/// An empty directory for this process's files of target `name`, emptied for every input;
+/// in memory where the system has `/dev/shm`, so that the syncs cost nothing.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let dir = base.join(format!("execstore-fuzz-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the scratch directory");
+    dir
+}
