@@ -93,10 +93,45 @@ fn a_file_with_one_copy_per_record_is_migrated_at_open() -> TestResult {
     }
     // Three of the fixture's records carry the same visualization.
     assert_eq!(blobs_and_refs(&copy)?, (1, 3));
-    let db = redb::Database::open(&copy)?;
-    let tables: Vec<String> =
-        db.begin_read()?.list_tables()?.map(|t| redb::TableHandle::name(&t).to_owned()).collect();
+    let tables = table_names(&copy)?;
     assert!(!tables.iter().any(|t| t == "dag_viz"), "the old table is gone: {tables:?}");
+    Ok(())
+}
+
+/// The names of the file's tables.
+fn table_names(path: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let db = redb::Database::open(path)?;
+    let txn = db.begin_read()?;
+    let names = txn.list_tables()?.map(|t| redb::TableHandle::name(&t).to_owned()).collect();
+    Ok(names)
+}
+
+#[test]
+fn a_file_with_a_table_of_links_is_migrated_at_open() -> TestResult {
+    // Written (schema 1) by the build before a record's visualization hash moved from the
+    // `execution_viz` table into its value: run-000..run-011, started at 0..11, every
+    // fourth without a visualization, the others with variant(id % 3).
+    let dir = tempfile::tempdir()?;
+    let copy = support::fixture_copy("execstore-viz-links.redb", dir.path())?;
+    assert!(table_names(&copy)?.iter().any(|t| t == "execution_viz"));
+    {
+        let storage = RedbStorage::open(&copy)?;
+        assert_eq!(storage.verify()?, 12);
+        for id in 0..12u8 {
+            let expected = record(id, i64::from(id), (id % 4 != 3).then_some(id % 3));
+            assert_eq!(storage.get(&expected.execution_id)?.as_deref(), Some(&expected));
+        }
+        // A migrated link is released like any other.
+        assert!(storage.delete("run-000")?);
+        storage.update("run-001", &mut |r| r.dag_viz_ir = None)?;
+        storage.verify()?;
+    }
+    assert_eq!(blobs_and_refs(&copy)?, (3, 7));
+    assert!(!table_names(&copy)?.iter().any(|t| t == "execution_viz"));
+    let db = redb::Database::open(&copy)?;
+    let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    let version = db.begin_read()?.open_table(meta)?.get("schema_version")?.map(|v| v.value());
+    assert_eq!(version, Some(2), "a migrated file is marked so that older builds refuse it");
     Ok(())
 }
 

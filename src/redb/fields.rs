@@ -3,8 +3,8 @@
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
 
-use super::codec::decode;
 use super::read::Locator;
+use super::record_value::decode_value;
 use super::tables::{BY_FIELD, EXECUTIONS, FIELD_DAG, FIELD_SOURCE, FIELD_STATUS};
 use crate::error::{Result, StorageResultExt};
 use crate::model::{ExecutionSource, ExecutionStatus};
@@ -48,7 +48,7 @@ pub(crate) fn backfill(
         for entry in executions.iter().during(BACKFILL)? {
             let (id, bytes) = entry.during(BACKFILL)?;
             let id = id.value();
-            let at: Locator = decode(|| format!("executions/{id}"), bytes.value())?;
+            let (_, at) = decode_value::<Locator>(id, bytes.value())?;
             each(&txn, id, &at)?;
         }
     }

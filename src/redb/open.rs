@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, DatabaseError, ReadableDatabase, StorageError, TableHandle};
 
-use super::tables::{create_all, META, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use super::tables::{create_all, META, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 use crate::error::{Error, Result};
 
 /// Opens (or creates) the redb file at `path` with `builder` and checks that it is an
@@ -77,13 +77,18 @@ pub(crate) fn open_error(path: &Path, err: DatabaseError) -> Error {
 /// other tables but no version is foreign.
 fn check_schema(db: &Database, path: &Path) -> Result<()> {
     match read_schema_version(db, path)? {
-        Some(found) if found == SCHEMA_VERSION => {
+        Some(found) if (OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&found) => {
             super::script_keys::ensure(db)?;
             super::viz_blobs::ensure(db)?;
+            super::record_value::ensure(db)?;
             super::minutes::ensure(db)?;
             super::fields::ensure(db)?;
             super::scripts::ensure(db)?;
-            super::dag_counts::ensure(db)
+            super::dag_counts::ensure(db)?;
+            if found < SCHEMA_VERSION {
+                write_schema_version(db, path)?;
+            }
+            Ok(())
         }
         Some(found) => Err(Error::SchemaVersion {
             path: path.to_path_buf(),

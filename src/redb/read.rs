@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::codec::decode;
 use super::minutes;
+use super::record_value::decode_value;
 use super::tables::{BY_SCRIPT, BY_START, EXECUTIONS, META};
 use super::viz_blobs::VizReader;
 use super::viz_cache::VizCache;
@@ -37,8 +38,8 @@ fn decode_record(
     bytes: &[u8],
     operation: &'static str,
 ) -> Result<StoredExecution> {
-    let mut record: StoredExecution = decode(|| format!("executions/{id}"), bytes)?;
-    record.dag_viz_ir = viz.load(id, operation)?;
+    let (link, mut record) = decode_value::<StoredExecution>(id, bytes)?;
+    record.dag_viz_ir = link.map(|key| viz.load(id, &key, operation)).transpose()?;
     Ok(record)
 }
 

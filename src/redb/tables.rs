@@ -5,8 +5,13 @@
 
 use redb::{TableDefinition, WriteTransaction};
 
-/// The layout version written to `meta` at creation and checked at every open.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+/// The layout version written to `meta` at creation and checked at every open. Version 2
+/// keeps a record's visualization hash in its value; a version 1 file is migrated at open
+/// and then marked 2, so that a build that knows only 1 refuses it instead of misreading it.
+pub(crate) const SCHEMA_VERSION: u64 = 2;
+
+/// The oldest layout version an open migrates.
+pub(crate) const OLDEST_SCHEMA_VERSION: u64 = 1;
 
 /// `meta`: `"schema_version"` and the counters behind `stats`.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -14,7 +19,8 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// The `meta` key holding [`SCHEMA_VERSION`].
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
 
-/// `executions`: id → the record without its DAG visualization.
+/// `executions`: id → the record without its DAG visualization, after the hash of that
+/// visualization's blob (see `record_value.rs`).
 pub(crate) const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
 
 /// `dag_viz`: id → `DagVizIr`, one copy per record, in files before `viz_blobs`; moved
@@ -27,7 +33,8 @@ pub(crate) const VIZ_BLOBS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition:
 /// `viz_refs`: blob hash → how many records point at it.
 pub(crate) const VIZ_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("viz_refs");
 
-/// `execution_viz`: id → the hash of its visualization, read only by `get`.
+/// `execution_viz`: id → the hash of its visualization, in files before the hash moved
+/// into the record's value; moved there at open (see `record_value.rs`) and then deleted.
 pub(crate) const EXECUTION_VIZ: TableDefinition<&str, &[u8; 32]> =
     TableDefinition::new("execution_viz");
 
@@ -93,7 +100,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(EXECUTIONS)?;
     txn.open_table(VIZ_BLOBS)?;
     txn.open_table(VIZ_REFS)?;
-    txn.open_table(EXECUTION_VIZ)?;
     txn.open_table(BY_START)?;
     txn.open_table(BY_SCRIPT)?;
     txn.open_table(BY_START_MINUTE)?;

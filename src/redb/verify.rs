@@ -9,6 +9,7 @@ use super::codec::decode;
 use super::fields::field_values;
 use super::minutes;
 use super::read::StatusCounters;
+use super::record_value::decode_value;
 use super::scripts;
 use super::tables::{AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, EXECUTIONS, META};
 use super::write::audit_id;
@@ -33,7 +34,7 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
         let (id, bytes) = entry.during(OP)?;
         let id = id.value();
         audited.extend(audit_id(id));
-        let record: StoredExecution = decode(|| format!("executions/{id}"), bytes.value())?;
+        let (_, record) = decode_value::<StoredExecution>(id, bytes.value())?;
         let summary = ExecutionSummary::from(&record);
         check_index_entry(by_start.get((record.start_time, id)).during(OP)?, &summary, || {
             format!("by_start/({}, {id})", record.start_time)

@@ -1,10 +1,10 @@
 //! DAG visualizations stored once: every run of a script carries the same `DagVizIr`, so
 //! `viz_blobs` holds each distinct encoding once under its BLAKE3 hash, `viz_refs` counts
-//! the records pointing at it and `execution_viz` maps a record to its hash. A blob and
-//! its count go when the last record referencing it does.
+//! the records pointing at it, and a record's value starts with the hash it points at (see
+//! `record_value.rs`). A blob and its count go when the last record referencing it does.
 //!
-//! Invariant (checked by `verify`): every `execution_viz` entry has a record and a blob;
-//! every blob's count equals the entries pointing at it, and its hash matches its bytes.
+//! Invariant (checked by `verify`): every hash a record points at has a blob; every blob's
+//! count equals the records pointing at it, and its hash matches its bytes.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,8 @@ use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Tabl
 
 use super::codec::decode;
 use super::fields::table_exists;
-use super::tables::{DAG_VIZ, EXECUTIONS, EXECUTION_VIZ, VIZ_BLOBS, VIZ_REFS};
+use super::record_value::{join, split};
+use super::tables::{DAG_VIZ, EXECUTIONS, VIZ_BLOBS, VIZ_REFS};
 use super::viz_cache::VizCache;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::viz::DagVizIr;
@@ -24,9 +25,8 @@ pub(crate) fn hash(bytes: &[u8]) -> VizHash {
     *blake3::hash(bytes).as_bytes()
 }
 
-/// The three tables, opened in one write transaction.
+/// The blobs and their counts, opened in one write transaction.
 pub(crate) struct VizWriter<'txn> {
-    by_execution: Table<'txn, &'static str, &'static VizHash>,
     blobs: Table<'txn, &'static VizHash, &'static [u8]>,
     refs: Table<'txn, &'static VizHash, u64>,
 }
@@ -34,68 +34,55 @@ pub(crate) struct VizWriter<'txn> {
 impl<'txn> VizWriter<'txn> {
     pub(crate) fn open(txn: &'txn redb::WriteTransaction, operation: &'static str) -> Result<Self> {
         Ok(VizWriter {
-            by_execution: txn.open_table(EXECUTION_VIZ).during(operation)?,
             blobs: txn.open_table(VIZ_BLOBS).during(operation)?,
             refs: txn.open_table(VIZ_REFS).during(operation)?,
         })
     }
 
-    /// Points record `id` at the blob of `bytes` (or at nothing), changing nothing when it
-    /// already points there.
+    /// Moves one record's reference from blob `old` to the blob `new` of `bytes` (either
+    /// may be absent), changing nothing when they are the same.
     pub(crate) fn relink(
         &mut self,
-        id: &str,
-        bytes: Option<&[u8]>,
+        old: Option<&VizHash>,
+        new: Option<(&VizHash, &[u8])>,
         operation: &'static str,
     ) -> Result<()> {
-        let new = bytes.map(hash);
-        let old = self.by_execution.get(id).during(operation)?.map(|k| *k.value());
-        if old == new {
+        if old == new.map(|(key, _)| key) {
             return Ok(());
         }
-        self.unlink(id, operation)?;
-        match (new, bytes) {
-            (Some(key), Some(bytes)) => self.link(id, &key, bytes, operation),
-            _ => Ok(()),
+        if let Some(key) = old {
+            self.release(key, operation)?;
+        }
+        match new {
+            Some((key, bytes)) => self.acquire(key, bytes, operation),
+            None => Ok(()),
         }
     }
 
-    /// Points record `id` (which points at nothing) at the blob `key` of `bytes`.
-    fn link(
-        &mut self,
-        id: &str,
-        key: &VizHash,
-        bytes: &[u8],
-        operation: &'static str,
-    ) -> Result<()> {
-        let key = *key;
-        let count = self.refs.get(&key).during(operation)?.map_or(0, |c| c.value());
+    /// Counts one more record pointing at the blob `key` of `bytes`, storing it if new.
+    fn acquire(&mut self, key: &VizHash, bytes: &[u8], operation: &'static str) -> Result<()> {
+        let count = self.refs.get(key).during(operation)?.map_or(0, |c| c.value());
         if count == 0 {
-            self.blobs.insert(&key, bytes).during(operation)?;
+            self.blobs.insert(key, bytes).during(operation)?;
         }
-        self.refs.insert(&key, count + 1).during(operation)?;
-        self.by_execution.insert(id, &key).during(operation)?;
+        self.refs.insert(key, count + 1).during(operation)?;
         Ok(())
     }
 
-    /// Drops record `id`'s reference, and the blob with its last one.
-    pub(crate) fn unlink(&mut self, id: &str, operation: &'static str) -> Result<()> {
-        let Some(key) = self.by_execution.remove(id).during(operation)?.map(|k| *k.value()) else {
-            return Ok(());
-        };
-        let count = self.refs.get(&key).during(operation)?.map_or(0, |c| c.value());
+    /// Counts one record fewer pointing at the blob `key`, dropping it with its last.
+    fn release(&mut self, key: &VizHash, operation: &'static str) -> Result<()> {
+        let count = self.refs.get(key).during(operation)?.map_or(0, |c| c.value());
         if count > 1 {
-            self.refs.insert(&key, count - 1).during(operation)?;
+            self.refs.insert(key, count - 1).during(operation)?;
         } else {
-            self.refs.remove(&key).during(operation)?;
-            self.blobs.remove(&key).during(operation)?;
+            self.refs.remove(key).during(operation)?;
+            self.blobs.remove(key).during(operation)?;
         }
         Ok(())
     }
 
     /// Drops every reference and blob.
     pub(crate) fn clear(&mut self, operation: &'static str) -> Result<()> {
-        self.by_execution.retain(|_, _| false).during(operation)?;
         self.blobs.retain(|_, _| false).during(operation)?;
         self.refs.retain(|_, _| false).during(operation)
     }
@@ -103,7 +90,6 @@ impl<'txn> VizWriter<'txn> {
 
 /// The read side, opened in one read transaction.
 pub(crate) struct VizReader<'a> {
-    by_execution: redb::ReadOnlyTable<&'static str, &'static VizHash>,
     blobs: redb::ReadOnlyTable<&'static VizHash, &'static [u8]>,
     cache: &'a VizCache,
 }
@@ -114,27 +100,25 @@ impl<'a> VizReader<'a> {
         cache: &'a VizCache,
         operation: &'static str,
     ) -> Result<Self> {
-        Ok(VizReader {
-            by_execution: txn.open_table(EXECUTION_VIZ).during(operation)?,
-            blobs: txn.open_table(VIZ_BLOBS).during(operation)?,
-            cache,
-        })
+        Ok(VizReader { blobs: txn.open_table(VIZ_BLOBS).during(operation)?, cache })
     }
 
-    /// Record `id`'s visualization, if it has one: decoded from its blob, or taken from
-    /// the cache (the blob is then not read).
-    pub(crate) fn load(&self, id: &str, operation: &'static str) -> Result<Option<DagVizIr>> {
-        let Some(key) = self.by_execution.get(id).during(operation)?.map(|k| *k.value()) else {
-            return Ok(None);
-        };
+    /// The visualization record `id` points at with `key`: decoded from its blob, or taken
+    /// from the cache (the blob is then not read).
+    pub(crate) fn load(
+        &self,
+        id: &str,
+        key: &VizHash,
+        operation: &'static str,
+    ) -> Result<DagVizIr> {
         let decode_blob = || {
-            let Some(bytes) = self.blobs.get(&key).during(operation)? else {
+            let Some(bytes) = self.blobs.get(key).during(operation)? else {
                 let reason = "its visualization blob is missing".to_owned();
-                return Err(Error::Corrupt { key: format!("execution_viz/{id}"), reason });
+                return Err(Error::Corrupt { key: format!("executions/{id}"), reason });
             };
-            decode(|| format!("viz_blobs/{}", hex(&key)), bytes.value())
+            decode(|| format!("viz_blobs/{}", hex(key)), bytes.value())
         };
-        self.cache.get_or_decode(&key, decode_blob).map(Some)
+        self.cache.get_or_decode(key, decode_blob)
     }
 }
 
@@ -151,10 +135,19 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
     let txn = db.begin_write().during(OP)?;
     {
         let old = txn.open_table(DAG_VIZ).during(OP)?;
+        let mut executions = txn.open_table(EXECUTIONS).during(OP)?;
         let mut viz = VizWriter::open(&txn, OP)?;
         for entry in old.iter().during(OP)? {
             let (id, bytes) = entry.during(OP)?;
-            viz.relink(id.value(), Some(bytes.value()), OP)?;
+            let (id, bytes) = (id.value(), bytes.value());
+            let Some(value) = executions.get(id).during(OP)?.map(|v| v.value().to_vec()) else {
+                let reason = "a visualization without its record".to_owned();
+                return Err(Error::Corrupt { key: format!("dag_viz/{id}"), reason });
+            };
+            let (linked, record) = split(id, &value)?;
+            let key = hash(bytes);
+            viz.relink(linked.as_ref(), Some((&key, bytes)), OP)?;
+            executions.insert(id, join(Some(&key), record).as_slice()).during(OP)?;
         }
     }
     txn.delete_table(DAG_VIZ).during(OP)?;
@@ -164,15 +157,12 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
 /// Checks the invariant above.
 pub(crate) fn verify(txn: &ReadTransaction, operation: &'static str) -> Result<()> {
     let executions = txn.open_table(EXECUTIONS).during(operation)?;
-    let by_execution = txn.open_table(EXECUTION_VIZ).during(operation)?;
     let mut counted: HashMap<VizHash, u64> = HashMap::new();
-    for entry in by_execution.iter().during(operation)? {
-        let (id, key) = entry.during(operation)?;
-        if executions.get(id.value()).during(operation)?.is_none() {
-            let key = format!("execution_viz/{}", id.value());
-            return Err(Error::Corrupt { key, reason: "no record for this id".to_owned() });
+    for entry in executions.iter().during(operation)? {
+        let (id, value) = entry.during(operation)?;
+        if let (Some(key), _) = split(id.value(), value.value())? {
+            *counted.entry(key).or_default() += 1;
         }
-        *counted.entry(*key.value()).or_default() += 1;
     }
     let blobs = txn.open_table(VIZ_BLOBS).during(operation)?;
     let refs = txn.open_table(VIZ_REFS).during(operation)?;

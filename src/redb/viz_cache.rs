@@ -2,8 +2,8 @@
 //! visualization every run of its script shares.
 //!
 //! A blob's hash names its bytes for good, so an entry can never be stale: no write needs
-//! to touch this cache, and a record's current hash (read from `execution_viz` in the
-//! reader's transaction) always leads to the right value.
+//! to touch this cache, and a record's current hash (read from its value in the reader's
+//! transaction) always leads to the right value.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};

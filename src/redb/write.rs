@@ -11,12 +11,13 @@ use super::journal::Effect;
 use super::minutes::MinuteDeltas;
 use super::placement::Placement;
 use super::read::{Locator, StatusCounters};
+use super::record_value::{self, decode_value};
 use super::scripts::ScriptDeltas;
 use super::tables::{
     AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_COUNTS, EXECUTIONS, META,
     SCRIPT_COUNTS,
 };
-use super::viz_blobs::VizWriter;
+use super::viz_blobs::{self, VizHash, VizWriter};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -24,8 +25,12 @@ use crate::storage::{truncate_values, validate_id};
 /// A record encoded outside the transaction, ready to insert.
 pub(crate) struct Prepared {
     pub(crate) record: Arc<StoredExecution>,
+    /// The record without its visualization, encoded: what the journal holds.
     record_bytes: Vec<u8>,
-    viz_bytes: Option<Vec<u8>>,
+    /// The `executions` value: `record_bytes` linked to the visualization's blob.
+    value: Vec<u8>,
+    /// The visualization's blob: its hash and bytes.
+    viz: Option<(VizHash, Vec<u8>)>,
     summary_bytes: Vec<u8>,
 }
 
@@ -44,7 +49,7 @@ pub(crate) fn prepare(
     let viz_bytes = viz.as_ref().map(|viz| encode(&what(), viz)).transpose()?;
     execution.dag_viz_ir = viz;
     let summary_bytes = encode(&what(), &ExecutionSummary::from(&execution))?;
-    Ok(Prepared { record: Arc::new(execution), record_bytes, viz_bytes, summary_bytes })
+    Ok(Prepared::new(Arc::new(execution), record_bytes, viz_bytes, summary_bytes))
 }
 
 impl Prepared {
@@ -58,12 +63,24 @@ impl Prepared {
         if let Some(viz) = &viz_bytes {
             record.dag_viz_ir = Some(decode(key, viz)?);
         }
-        Ok(Prepared { record: Arc::new(record), record_bytes, viz_bytes, summary_bytes })
+        Ok(Prepared::new(Arc::new(record), record_bytes, viz_bytes, summary_bytes))
+    }
+
+    fn new(
+        record: Arc<StoredExecution>,
+        record_bytes: Vec<u8>,
+        viz_bytes: Option<Vec<u8>>,
+        summary_bytes: Vec<u8>,
+    ) -> Self {
+        let viz = viz_bytes.map(|bytes| (viz_blobs::hash(&bytes), bytes));
+        let value = record_value::join(viz.as_ref().map(|(key, _)| key), &record_bytes);
+        Prepared { record, record_bytes, value, viz, summary_bytes }
     }
 
     /// What storing this record journals.
     pub(crate) fn effect(&self) -> Effect {
-        Effect::Put { record: self.record_bytes.clone(), viz: self.viz_bytes.clone() }
+        let viz = self.viz.as_ref().map(|(_, bytes)| bytes.clone());
+        Effect::Put { record: self.record_bytes.clone(), viz }
     }
 }
 
@@ -184,16 +201,18 @@ impl<'txn> Tables<'txn> {
         let op = self.operation;
         let record = &prepared.record;
         let id = record.execution_id.as_str();
-        let old = self.executions.insert(id, prepared.record_bytes.as_slice()).during(op)?;
-        let old: Option<Locator> =
-            old.map(|bytes| decode(|| format!("executions/{id}"), bytes.value())).transpose()?;
+        let old = self.executions.insert(id, prepared.value.as_slice()).during(op)?;
+        let old: Option<(Option<VizHash>, Locator)> =
+            old.map(|bytes| decode_value(id, bytes.value())).transpose()?;
+        let (old_viz, old) = old.map_or((None, None), |(viz, at)| (viz, Some(at)));
         if old.is_none() {
             // A record stored again after its removal keeps its audit events.
             if let Some(execution) = audit_id(id) {
                 self.audit_orphans.remove(execution).during(op)?;
             }
         }
-        self.viz.relink(id, prepared.viz_bytes.as_deref(), op)?;
+        let new_viz = prepared.viz.as_ref().map(|(key, bytes)| (key, bytes.as_slice()));
+        self.viz.relink(old_viz.as_ref(), new_viz, op)?;
         let old = old.as_ref().map(Placement::of_locator);
         let new = (&Placement::of_record(record), prepared.summary_bytes.as_slice());
         self.place(id, old.as_ref(), Some(new))?;
@@ -219,11 +238,11 @@ impl<'txn> Tables<'txn> {
     /// keeps them); `true` if it existed.
     fn unlink(&mut self, id: &str) -> Result<bool> {
         let op = self.operation;
-        let locator = match self.executions.remove(id).during(op)? {
-            Some(bytes) => decode::<Locator>(|| format!("executions/{id}"), bytes.value())?,
+        let (viz, locator) = match self.executions.remove(id).during(op)? {
+            Some(bytes) => decode_value::<Locator>(id, bytes.value())?,
             None => return Ok(false),
         };
-        self.viz.unlink(id, op)?;
+        self.viz.relink(viz.as_ref(), None, op)?;
         self.place(id, Some(&Placement::of_locator(&locator)), None)?;
         self.changes.removed.push(id.to_owned());
         self.changes.any = true;

@@ -59,9 +59,14 @@ pub fn execution(id: &str, start_time: i64, script: Option<&str>) -> StoredExecu
 
 /// A copy, in `dir`, of the checked-in database written by execstore 0.1 (schema 1).
 pub fn schema_1_fixture_copy(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/execstore-schema1.redb");
-    let copy = dir.join("fixture.redb");
+    fixture_copy("execstore-schema1.redb", dir)
+}
+
+/// A copy, in `dir`, of the checked-in database `tests/fixtures/{name}`.
+pub fn fixture_copy(name: &str, dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let copy = dir.join(name);
     std::fs::copy(fixture, &copy)?;
     Ok(copy)
 }
