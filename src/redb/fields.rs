@@ -1,7 +1,10 @@
 //! The `by_field` index: each record under its DAG name, status and source, so a filter or
 //! a per-status retention rule reads one key range.
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
+use redb::{
+    Database, Key, ReadableDatabase, ReadableTable, TableDefinition, TableHandle, Value,
+    WriteTransaction,
+};
 
 use super::read::Locator;
 use super::record_value::decode_value;
@@ -52,6 +55,22 @@ pub(crate) fn backfill(
             each(&txn, id, &at)?;
         }
     }
+    txn.commit().during(BACKFILL)
+}
+
+/// If the file has the table `old` (it predates what replaced it), calls `migrate` in one
+/// write transaction, then deletes `old` in it and commits.
+pub(crate) fn migrate_away<K: Key + 'static, V: Value + 'static>(
+    db: &Database,
+    old: TableDefinition<K, V>,
+    migrate: impl FnOnce(&WriteTransaction) -> Result<()>,
+) -> Result<()> {
+    if !table_exists(db, old.name())? {
+        return Ok(());
+    }
+    let txn = db.begin_write().during(BACKFILL)?;
+    migrate(&txn)?;
+    txn.delete_table(old).during(BACKFILL)?;
     txn.commit().during(BACKFILL)
 }
 

@@ -5,11 +5,11 @@
 //! Layout: `[VIZ_LINKED][blob hash: 32 bytes][codec bytes]`, or the codec bytes alone. The
 //! marker differs from every codec format byte, so the two cannot be mistaken.
 
-use redb::{Database, ReadableTable, TableHandle};
+use redb::{Database, ReadableTable};
 use serde::de::DeserializeOwned;
 
 use super::codec::{decode, FORMAT_LZ4, FORMAT_PLAIN};
-use super::fields::table_exists;
+use super::fields::migrate_away;
 use super::tables::{EXECUTIONS, EXECUTION_VIZ};
 use super::viz_blobs::VizHash;
 use crate::error::{Error, Result, StorageResultExt};
@@ -61,11 +61,7 @@ pub(crate) fn decode_value<T: DeserializeOwned>(
 /// are unchanged: the same records point at the same blobs.
 pub(crate) fn ensure(db: &Database) -> Result<()> {
     const OP: &str = "open";
-    if !table_exists(db, EXECUTION_VIZ.name())? {
-        return Ok(());
-    }
-    let txn = db.begin_write().during(OP)?;
-    {
+    migrate_away(db, EXECUTION_VIZ, |txn| {
         let links = txn.open_table(EXECUTION_VIZ).during(OP)?;
         let mut executions = txn.open_table(EXECUTIONS).during(OP)?;
         for entry in links.iter().during(OP)? {
@@ -78,9 +74,8 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
             let (_, record) = split(id, &value)?;
             executions.insert(id, join(Some(key.value()), record).as_slice()).during(OP)?;
         }
-    }
-    txn.delete_table(EXECUTION_VIZ).during(OP)?;
-    txn.commit().during(OP)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

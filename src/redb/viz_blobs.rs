@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 
-use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle};
+use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table};
 
 use super::codec::decode;
-use super::fields::table_exists;
+use super::fields::migrate_away;
 use super::record_value::{join, split};
 use super::tables::{DAG_VIZ, EXECUTIONS, VIZ_BLOBS, VIZ_REFS};
 use super::viz_cache::VizCache;
@@ -129,14 +129,10 @@ fn hex(key: &VizHash) -> String {
 /// Moves a file's per-record `dag_viz` table into the shared blobs, in one transaction.
 pub(crate) fn ensure(db: &Database) -> Result<()> {
     const OP: &str = "open";
-    if !table_exists(db, DAG_VIZ.name())? {
-        return Ok(());
-    }
-    let txn = db.begin_write().during(OP)?;
-    {
+    migrate_away(db, DAG_VIZ, |txn| {
         let old = txn.open_table(DAG_VIZ).during(OP)?;
         let mut executions = txn.open_table(EXECUTIONS).during(OP)?;
-        let mut viz = VizWriter::open(&txn, OP)?;
+        let mut viz = VizWriter::open(txn, OP)?;
         for entry in old.iter().during(OP)? {
             let (id, bytes) = entry.during(OP)?;
             let (id, bytes) = (id.value(), bytes.value());
@@ -149,9 +145,8 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
             viz.relink(linked.as_ref(), Some((&key, bytes)), OP)?;
             executions.insert(id, join(Some(&key), record).as_slice()).during(OP)?;
         }
-    }
-    txn.delete_table(DAG_VIZ).during(OP)?;
-    txn.commit().during(OP)
+        Ok(())
+    })
 }
 
 /// Checks the invariant above.
