@@ -21,16 +21,13 @@ const _: () = assert!(VIZ_LINKED != FORMAT_PLAIN && VIZ_LINKED != FORMAT_LZ4);
 
 /// The value of a record encoded as `record`, linked to the blob `viz` if it has one.
 pub(crate) fn join(viz: Option<&VizHash>, record: &[u8]) -> Vec<u8> {
-    match viz {
-        None => record.to_vec(),
-        Some(key) => {
-            let mut value = Vec::with_capacity(1 + key.len() + record.len());
-            value.push(VIZ_LINKED);
-            value.extend_from_slice(key);
-            value.extend_from_slice(record);
-            value
-        }
+    let mut value = Vec::with_capacity(1 + 32 + record.len());
+    if let Some(key) = viz {
+        value.push(VIZ_LINKED);
+        value.extend_from_slice(key);
     }
+    value.extend_from_slice(record);
+    value
 }
 
 /// The blob hash and the codec bytes of record `id`'s value.

@@ -25,10 +25,11 @@ use crate::storage::{truncate_values, validate_id};
 /// A record encoded outside the transaction, ready to insert.
 pub(crate) struct Prepared {
     pub(crate) record: Arc<StoredExecution>,
-    /// The record without its visualization, encoded: what the journal holds.
-    record_bytes: Vec<u8>,
-    /// The `executions` value: `record_bytes` linked to the visualization's blob.
+    /// The `executions` value: the record without its visualization, encoded, linked to the
+    /// visualization's blob.
     value: Vec<u8>,
+    /// Where the encoded record (what the journal holds) starts in `value`.
+    record_start: usize,
     /// The visualization's blob: its hash and bytes.
     viz: Option<(VizHash, Vec<u8>)>,
     summary_bytes: Vec<u8>,
@@ -74,13 +75,15 @@ impl Prepared {
     ) -> Self {
         let viz = viz_bytes.map(|bytes| (viz_blobs::hash(&bytes), bytes));
         let value = record_value::join(viz.as_ref().map(|(key, _)| key), &record_bytes);
-        Prepared { record, record_bytes, value, viz, summary_bytes }
+        let record_start = value.len() - record_bytes.len();
+        Prepared { record, value, record_start, viz, summary_bytes }
     }
 
     /// What storing this record journals.
     pub(crate) fn effect(&self) -> Effect {
         let viz = self.viz.as_ref().map(|(_, bytes)| bytes.clone());
-        Effect::Put { record: self.record_bytes.clone(), viz }
+        let record = self.value.get(self.record_start..).unwrap_or_default().to_vec();
+        Effect::Put { record, viz }
     }
 }
 
