@@ -5,7 +5,7 @@
 //! Layout: `[VIZ_LINKED][blob hash: 32 bytes][codec bytes]`, or the codec bytes alone. The
 //! marker differs from every codec format byte, so the two cannot be mistaken.
 
-use redb::{Database, ReadableTable};
+use redb::{Database, ReadableTable, Table, TableHandle};
 use serde::de::DeserializeOwned;
 
 use super::codec::{decode, FORMAT_LZ4, FORMAT_PLAIN};
@@ -21,7 +21,7 @@ const _: () = assert!(VIZ_LINKED != FORMAT_PLAIN && VIZ_LINKED != FORMAT_LZ4);
 
 /// The value of a record encoded as `record`, linked to the blob `viz` if it has one.
 pub(crate) fn join(viz: Option<&VizHash>, record: &[u8]) -> Vec<u8> {
-    let mut value = Vec::with_capacity(1 + 32 + record.len());
+    let mut value = Vec::with_capacity(1 + std::mem::size_of::<VizHash>() + record.len());
     if let Some(key) = viz {
         value.push(VIZ_LINKED);
         value.extend_from_slice(key);
@@ -63,16 +63,28 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
         let mut executions = txn.open_table(EXECUTIONS).during(OP)?;
         for entry in links.iter().during(OP)? {
             let (id, key) = entry.during(OP)?;
-            let id = id.value();
-            let Some(value) = executions.get(id).during(OP)?.map(|v| v.value().to_vec()) else {
-                let reason = "a visualization link without its record".to_owned();
-                return Err(Error::Corrupt { key: format!("execution_viz/{id}"), reason });
-            };
-            let (_, record) = split(id, &value)?;
-            executions.insert(id, join(Some(key.value()), record).as_slice()).during(OP)?;
+            relink(&mut executions, id.value(), key.value(), EXECUTION_VIZ.name())?;
         }
         Ok(())
     })
+}
+
+/// Rewrites record `id`'s value in place to point at the blob `key`, during a migration
+/// from table `from`; returns the blob it pointed at before.
+pub(crate) fn relink(
+    executions: &mut Table<'_, &'static str, &'static [u8]>,
+    id: &str,
+    key: &VizHash,
+    from: &str,
+) -> Result<Option<VizHash>> {
+    const OP: &str = "open";
+    let Some(value) = executions.get(id).during(OP)?.map(|v| v.value().to_vec()) else {
+        let reason = "a visualization without its record".to_owned();
+        return Err(Error::Corrupt { key: format!("{from}/{id}"), reason });
+    };
+    let (old, record) = split(id, &value)?;
+    executions.insert(id, join(Some(key), record).as_slice()).during(OP)?;
+    Ok(old)
 }
 
 #[cfg(test)]

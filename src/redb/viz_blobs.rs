@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
-use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table};
+use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle};
 
 use super::codec::decode;
 use super::fields::migrate_away;
-use super::record_value::{join, split};
+use super::record_value::{relink, split};
 use super::tables::{DAG_VIZ, EXECUTIONS, VIZ_BLOBS, VIZ_REFS};
 use super::viz_cache::VizCache;
 use crate::error::{Error, Result, StorageResultExt};
@@ -135,15 +135,10 @@ pub(crate) fn ensure(db: &Database) -> Result<()> {
         let mut viz = VizWriter::open(txn, OP)?;
         for entry in old.iter().during(OP)? {
             let (id, bytes) = entry.during(OP)?;
-            let (id, bytes) = (id.value(), bytes.value());
-            let Some(value) = executions.get(id).during(OP)?.map(|v| v.value().to_vec()) else {
-                let reason = "a visualization without its record".to_owned();
-                return Err(Error::Corrupt { key: format!("dag_viz/{id}"), reason });
-            };
-            let (linked, record) = split(id, &value)?;
+            let bytes = bytes.value();
             let key = hash(bytes);
+            let linked = relink(&mut executions, id.value(), &key, DAG_VIZ.name())?;
             viz.relink(linked.as_ref(), Some((&key, bytes)), OP)?;
-            executions.insert(id, join(Some(&key), record).as_slice()).during(OP)?;
         }
         Ok(())
     })
