@@ -102,7 +102,7 @@ impl Committer {
             return;
         }
         batch.iter_mut().for_each(|event| event.seq = 0);
-        match self.slot.with(|db| write(db, &mut batch)) {
+        match self.slot.with_write(|db| write(db, &mut batch)) {
             Ok(()) => {
                 self.counters.committed.fetch_add(batch.len() as u64, Ordering::Relaxed);
             }

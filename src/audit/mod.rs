@@ -27,6 +27,7 @@ pub(crate) use seq::check as check_next_seq;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::listener::ExecutionListener;
 use backend::SharedBackend;
+pub(crate) use slot::WriteGate;
 use slot::{Reopen, Slot};
 use writer::{Counters, Message};
 
@@ -74,7 +75,7 @@ impl AuditLog {
         let db = crate::redb::open_database(&path, &redb::Builder::new())?;
         let reopen: Reopen =
             Box::new(move || crate::redb::open_database(&path, &redb::Builder::new()));
-        Self::start(Slot::new(Arc::new(db), Some(reopen)), config)
+        Self::start(Slot::new(Arc::new(db), reopen), config)
     }
 
     /// Opens an audit log on a caller-supplied redb storage backend (in-memory, or one
@@ -88,13 +89,17 @@ impl AuditLog {
         let db = crate::redb::open_backend(backend.clone(), &redb::Builder::new())?;
         let reopen: Reopen =
             Box::new(move || crate::redb::open_backend(backend.clone(), &redb::Builder::new()));
-        Self::start(Slot::new(Arc::new(db), Some(reopen)), config)
+        Self::start(Slot::new(Arc::new(db), reopen), config)
     }
 
     /// An audit log writing into an already open execstore database, which it never
     /// reopens: the handle belongs to its store.
-    pub(crate) fn with_database(db: Arc<Database>, config: AuditConfig) -> Result<Self> {
-        Self::start(Slot::new(db, None), config)
+    pub(crate) fn with_database(
+        db: Arc<Database>,
+        config: AuditConfig,
+        gate: WriteGate,
+    ) -> Result<Self> {
+        Self::start(Slot::shared(db, gate), config)
     }
 
     fn start(slot: Slot, config: AuditConfig) -> Result<Self> {
@@ -154,7 +159,7 @@ impl AuditLog {
     /// 0). Surviving events keep their seqs, and seqs are never given out again.
     pub fn remove_older_than(&self, cutoff_millis: i64, budget: u64) -> Result<u64> {
         const OP: &str = "audit retention";
-        self.inner.slot.with(|db| {
+        self.inner.slot.with_write(|db| {
             let txn = db.begin_write().during(OP)?;
             let removed = retention::remove_older_than(&txn, cutoff_millis, budget)?;
             txn.commit().during(OP)?;

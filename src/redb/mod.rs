@@ -28,6 +28,7 @@ mod store;
 mod store_tests;
 mod syncer;
 mod tables;
+mod unpublished;
 mod verify;
 mod viz_blobs;
 mod viz_cache;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::retain::LiveBytes;
 use super::store::{compact, RedbStorage};
+use super::unpublished::Unpublished;
 use super::write::Tables;
 use crate::error::{Result, StorageResultExt};
 use crate::model::now_millis;
@@ -113,10 +114,12 @@ impl RedbStorage {
     /// pages): what [`RetentionPolicy::max_size_bytes`] limits. Walks every page of the
     /// file inside a write transaction, so it costs about a full read of the file.
     pub fn live_bytes(&self) -> Result<u64> {
-        let txn = self.inner.db.begin_write().during("live_bytes")?;
-        let live = LiveBytes::measure(&txn, "live_bytes")?;
-        txn.abort().during("live_bytes")?;
-        Ok(live.bytes)
+        self.exclusive("live_bytes", |db| {
+            let txn = db.begin_write().during("live_bytes")?;
+            let live = LiveBytes::measure(&txn, "live_bytes")?;
+            txn.abort().during("live_bytes")?;
+            Ok(live.bytes)
+        })
     }
 
     /// Once a retention-thread pass that started after this call has finished: returns
@@ -140,7 +143,11 @@ impl RedbStorage {
         &self,
         body: impl FnOnce(&mut Tables<'_>) -> Result<PruneReport>,
     ) -> Result<PruneReport> {
-        let mut batch = self.write("prune", body)?;
+        // In a fresh transaction: redb's size figures for one left open by earlier writes
+        // run low, and the size limit is measured with them.
+        let fresh =
+            |slot: &mut Unpublished| self.publish_locked(slot, "prune").map(|()| ((), None));
+        let mut batch = self.write_planned("prune", fresh, |tables, ()| body(tables))?;
         batch.transactions = u64::from(batch.work() > 0);
         Ok(batch)
     }

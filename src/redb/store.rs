@@ -12,9 +12,10 @@ use super::cache::RecordCache;
 use super::group::CommitQueue;
 use super::journal::{self, Effect, Entry, Journal, Pending};
 use super::read;
+use super::unpublished::{Unpublished, Writes};
 use super::viz_cache::{VizCache, VIZ_CACHE_SHAPES};
 use super::write::{prepare, Changes, Prepared, Tables};
-use crate::audit::{AuditConfig, AuditLog};
+use crate::audit::{AuditConfig, AuditLog, WriteGate};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{now_millis, ExecutionSummary, StorageStats, StoredExecution};
 use crate::query::{HistoryQuery, Page};
@@ -39,8 +40,9 @@ pub(super) struct Inner {
     cache: RecordCache,
     /// Decoded visualizations by hash, for `get` and `update` (see `viz_cache.rs`).
     viz_cache: VizCache,
-    /// Serializes our write transactions with their cache updates (see `cache.rs`).
-    write_lock: Mutex<()>,
+    /// Serializes our write transactions with their cache updates (see `cache.rs`), and
+    /// holds the transaction journaled writes leave open (see `unpublished.rs`).
+    writes: Writes,
     /// Stores and deletes from concurrent callers, committed together.
     commits: CommitQueue<WriteOp, Outcome>,
     /// Present when writes are made durable through the journal (see `journal.rs`).
@@ -194,7 +196,7 @@ impl RedbStorage {
             cache: RecordCache::new(settings.cache_capacity),
             viz_cache: VizCache::new(VIZ_CACHE_SHAPES),
             settings,
-            write_lock: Mutex::new(()),
+            writes: Writes::default(),
             commits: CommitQueue::new(),
             journal,
             background,
@@ -217,15 +219,20 @@ impl RedbStorage {
     /// An audit log in this store's file, sharing its database handle (redb allows one
     /// open per file); its batches interleave with the store's writes.
     pub fn audit_log(&self, config: AuditConfig) -> Result<AuditLog> {
-        AuditLog::with_database(Arc::clone(&self.inner.db), config)
+        let inner = Arc::downgrade(&self.inner);
+        let gate: WriteGate = Arc::new(move |work| match inner.upgrade() {
+            Some(inner) => inner.exclusive("audit", |_| work()),
+            None => work(),
+        });
+        AuditLog::with_database(Arc::clone(&self.inner.db), config, gate)
     }
 
     /// Makes every write so far durable in the database file itself: a checkpoint. Needed
     /// only under [`Durability::Eventual`]; otherwise writes are already durable (through
     /// the journal) and this just empties the journal.
     pub fn sync(&self) -> Result<()> {
-        let _serialized = self.lock_writes();
-        self.inner.checkpoint()
+        let mut slot = self.lock_writes();
+        self.inner.checkpoint(&mut slot)
     }
 
     /// Up to `limit` full records whose id sorts after `after` (`None`: from the first), in
@@ -264,12 +271,13 @@ impl RedbStorage {
         operation: &'static str,
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
     ) -> Result<T> {
-        self.write_planned(operation, || Ok(((), None)), |tables, ()| body(tables))
+        self.write_planned(operation, |_| Ok(((), None)), |tables, ()| body(tables))
     }
 
     /// [`write`](Self::write) in two steps. `plan` runs under the write lock but before the
-    /// write transaction (it may read the committed state, which no one else can change
-    /// meanwhile) and returns what `apply` needs and, when it knows them, the effects the
+    /// write transaction (it may read the latest state through
+    /// [`committed`](Self::committed), which no one else can change meanwhile) and returns
+    /// what `apply` needs and, when it knows them, the effects the
     /// write will have. Those are journaled and their sync started before the transaction
     /// even begins, so a durable write waits for the longer of the sync and the B-tree
     /// work, not their sum. Should the write turn out to have other effects, the announced
@@ -277,70 +285,92 @@ impl RedbStorage {
     pub(super) fn write_planned<P, T>(
         &self,
         operation: &'static str,
-        plan: impl FnOnce() -> Result<(P, Option<Vec<Effect>>)>,
+        plan: impl FnOnce(&mut Unpublished) -> Result<(P, Option<Vec<Effect>>)>,
         apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
     ) -> Result<T> {
-        let _serialized = self.lock_writes();
+        let mut slot = self.lock_writes();
         let mut journal = self.inner.journal.as_ref().map(lock_journal);
         let seq = match journal.as_deref() {
             Some(JournalState { broken: true, .. }) => return Err(journal_broken(operation)),
             Some(state) => Some(state.next_seq),
             None => None,
         };
-        let (planned, announced) = plan()?;
+        let (planned, announced) = plan(&mut slot)?;
         let early = match (journal.as_deref_mut(), seq, announced) {
             (Some(state), Some(seq), Some(effects)) => {
                 state.begin(seq, &effects)?.map(|pending| (pending, effects))
             }
             _ => None,
         };
-        let (txn, out, changes) = match self.transact(operation, seq, |t| apply(t, planned)) {
-            Ok(done) => done,
-            // A failed erase is the more serious error: it breaks the journal.
-            Err(e) => {
-                return Err(erase_early(journal.as_deref_mut(), seq, early).err().unwrap_or(e))
-            }
-        };
+        let (txn, out, mut changes) =
+            match self.transact(&mut slot, operation, seq, |t| apply(t, planned)) {
+                Ok(done) => done,
+                Err(e) => {
+                    let erased = erase_early(journal.as_deref_mut(), seq, early);
+                    return Err(self.restore(&mut slot, erased.err().unwrap_or(e)));
+                }
+            };
         let early = match early {
             Some((pending, effects)) if changes.any && effects == changes.effects => Some(pending),
-            other => {
-                erase_early(journal.as_deref_mut(), seq, other)?;
-                None
-            }
+            other => match erase_early(journal.as_deref_mut(), seq, other) {
+                Ok(()) => None,
+                Err(e) => return Err(self.abandon(&mut slot, txn, e)),
+            },
         };
         if !changes.any {
-            // Nothing to make durable (an update or delete of a missing id, say).
-            txn.abort().during(operation)?;
+            // Nothing to make durable (an update or delete of a missing id, say): whatever
+            // the transaction held before is still all it holds.
+            slot.put_back(txn, operation)?;
             return Ok(out);
         }
-        // The journal entry is written and its sync runs while redb commits.
+        // The journal entry is written and its sync runs while redb works.
         let pending = match (early, journal.as_deref_mut(), seq) {
             (Some(pending), _, _) => Some(pending),
-            (None, Some(state), Some(seq)) => state.begin(seq, &changes.effects)?,
+            (None, Some(state), Some(seq)) => match state.begin(seq, &changes.effects) {
+                Ok(pending) => pending,
+                Err(e) => return Err(self.abandon(&mut slot, txn, e)),
+            },
             _ => None,
         };
-        let committed = txn.commit().during(operation);
-        if let (Some(state), Some(seq)) = (journal.as_deref_mut(), seq) {
-            state.settle(seq, pending, committed.is_ok())?;
+        match (journal.as_deref_mut(), seq) {
+            (Some(state), Some(seq)) => {
+                let effects = std::mem::take(&mut changes.effects);
+                self.inner.writes.keep(&mut slot, txn, seq, effects);
+                state.settle(seq, pending, true)?;
+            }
+            _ => txn.commit().during(operation)?,
         }
-        committed?;
         self.inner.cache.apply(&changes.written, &changes.removed);
         if journal.is_some_and(|state| state.journal.len() > self.inner.settings.checkpoint_bytes) {
-            self.inner.checkpoint()?;
+            self.inner.checkpoint(&mut slot)?;
         }
-        Ok(out)
+        self.inner.writes.publish_if_full(&mut slot).map(|()| out)
     }
 
-    /// Begins a write transaction and runs `body` on its tables; the transaction is left
-    /// for the caller to commit or abort.
+    /// After a write failed inside the open transaction `txn`: drops it (redb begins no
+    /// other write transaction while it lives), then replays and publishes the earlier
+    /// writes it held. Returns the error to report, the replay's if it failed too (it is
+    /// the more serious one).
+    fn abandon(&self, slot: &mut Unpublished, txn: redb::WriteTransaction, error: Error) -> Error {
+        drop(txn);
+        self.restore(slot, error)
+    }
+
+    /// [`abandon`](Self::abandon) for a write whose transaction is already gone.
+    fn restore(&self, slot: &mut Unpublished, error: Error) -> Error {
+        self.inner.writes.restore(&self.inner.db, slot).err().unwrap_or(error)
+    }
+
+    /// Begins a write transaction (or continues the open one) and runs `body` on its
+    /// tables; the transaction is left for the caller to commit, keep open or abort.
     fn transact<T>(
         &self,
+        slot: &mut Unpublished,
         operation: &'static str,
         seq: Option<u64>,
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
     ) -> Result<(redb::WriteTransaction, T, Changes)> {
-        let mut txn = self.inner.db.begin_write().during(operation)?;
-        txn.set_durability(self.redb_durability()).during(operation)?;
+        let txn = slot.begin(&self.inner.db, self.redb_durability(), operation)?;
         let (out, changes) = {
             let mut tables = Tables::open(&txn, operation, seq)?;
             let out = body(&mut tables)?;
@@ -367,12 +397,13 @@ impl RedbStorage {
         durability: redb::Durability,
         body: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
     ) -> Result<T> {
-        let _serialized = self.lock_writes();
-        let mut txn = self.inner.db.begin_write().during(operation)?;
-        txn.set_durability(durability).during(operation)?;
-        let out = body(&txn)?;
-        txn.commit().during(operation)?;
-        Ok(out)
+        self.inner.exclusive(operation, |db| {
+            let mut txn = db.begin_write().during(operation)?;
+            txn.set_durability(durability).during(operation)?;
+            let out = body(&txn)?;
+            txn.commit().during(operation)?;
+            Ok(out)
+        })
     }
 
     /// Validates and encodes a record to store, or drops it as tail sampling says.
@@ -404,7 +435,7 @@ impl RedbStorage {
         });
         let together = self.write_planned(
             "group commit",
-            || Ok(((), announced)),
+            |_| Ok(((), announced)),
             |tables, ()| {
                 let outcomes = ops.iter().map(|op| op.apply(tables)).collect::<Result<Vec<_>>>()?;
                 self.enforce_limits(tables)?;
@@ -424,7 +455,7 @@ impl RedbStorage {
         });
         self.write_planned(
             op.name(),
-            || Ok(((), announced)),
+            |_| Ok(((), announced)),
             |tables, ()| {
                 let outcome = op.apply(tables)?;
                 self.enforce_limits(tables)?;
@@ -451,9 +482,8 @@ impl RedbStorage {
         (!policy.expired(record.status, record.start_time, now)).then(|| prepared.effect())
     }
 
-    fn lock_writes(&self) -> MutexGuard<'_, ()> {
-        // The guarded value is `()`; a panic elsewhere leaves nothing inconsistent.
-        self.inner.write_lock.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_writes(&self) -> MutexGuard<'_, Unpublished> {
+        self.inner.writes.lock()
     }
 
     /// Journaled and eventual writes commit without syncing the database file; without a
@@ -476,27 +506,68 @@ impl RedbStorage {
         Ok(())
     }
 
-    /// The record as last committed, for a writer holding the write lock: from the cache,
-    /// which under that lock is never stale (see `cache.rs`), or else from the file.
-    fn committed(&self, id: &str, operation: &'static str) -> Result<Option<StoredExecution>> {
+    /// The record as last written, for a writer holding the write lock (`slot`): from the
+    /// cache, which under that lock is never stale (see `cache.rs`), or else from the file
+    /// once the open transaction is published.
+    fn committed(
+        &self,
+        slot: &mut Unpublished,
+        id: &str,
+        operation: &'static str,
+    ) -> Result<Option<StoredExecution>> {
         if let Ok(cached) = self.inner.cache.get(id) {
             return Ok(Some(StoredExecution::clone(&cached)));
         }
-        read::get(&self.read_txn(operation)?, &self.inner.viz_cache, id, operation)
+        self.publish_locked(slot, operation)?;
+        let txn = self.inner.db.begin_read().during(operation)?;
+        read::get(&txn, &self.inner.viz_cache, id, operation)
     }
 
+    /// A read transaction that sees every write acknowledged so far: a transaction left
+    /// open by journaled writes is published first.
     pub(super) fn read_txn(&self, operation: &'static str) -> Result<redb::ReadTransaction> {
+        if self.inner.writes.pending() {
+            self.publish_locked(&mut self.lock_writes(), operation)?;
+        }
         self.inner.db.begin_read().during(operation)
+    }
+
+    /// Publishes the open transaction, for a writer holding the write lock (`slot`).
+    pub(super) fn publish_locked(
+        &self,
+        slot: &mut Unpublished,
+        operation: &'static str,
+    ) -> Result<()> {
+        self.inner.writes.publish(slot, redb::Durability::None, operation)
+    }
+
+    /// Runs `work` under the write lock with everything written so far published: for
+    /// redb write transactions outside the store's own write path.
+    pub(crate) fn exclusive<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Database) -> Result<T>,
+    ) -> Result<T> {
+        self.inner.exclusive(operation, work)
     }
 }
 
 impl Inner {
+    /// See [`RedbStorage::exclusive`].
+    fn exclusive<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Database) -> Result<T>,
+    ) -> Result<T> {
+        let mut slot = self.writes.lock();
+        self.writes.publish(&mut slot, redb::Durability::None, operation)?;
+        work(&self.db)
+    }
+
     /// A durable redb commit covering every earlier write, then an empty journal. Callers
-    /// hold the write lock.
-    fn checkpoint(&self) -> Result<()> {
-        let mut txn = self.db.begin_write().during("checkpoint")?;
-        txn.set_durability(redb::Durability::Immediate).during("checkpoint")?;
-        txn.commit().during("checkpoint")?;
+    /// hold the write lock, `slot`.
+    fn checkpoint(&self, slot: &mut Unpublished) -> Result<()> {
+        self.writes.commit_durably(&self.db, slot)?;
         if let Some(journal) = &self.journal {
             lock_journal(journal).journal.reset()?;
         }
@@ -510,7 +581,11 @@ impl Drop for Inner {
         // fail, the journal stays and the next open replays it.
         if let Some(journal) = self.journal.take() {
             let state = journal.into_inner().unwrap_or_else(PoisonError::into_inner);
-            if !state.broken && self.checkpoint().is_ok() {
+            let mut slot = std::mem::take(self.writes.get_mut());
+            if state.broken {
+                // The next open replays the journal instead of trusting what is open.
+                slot.discard();
+            } else if self.checkpoint(&mut slot).is_ok() {
                 let _ = state.journal.remove();
             }
         }
@@ -660,8 +735,8 @@ impl ExecutionStorage for RedbStorage {
         validate_id(execution_id)?;
         let max_value = self.inner.settings.max_value_size_bytes;
         let sampling = self.inner.settings.tail_sampling;
-        let plan = || {
-            let Some(mut record) = self.committed(execution_id, "update")? else {
+        let plan = |slot: &mut Unpublished| {
+            let Some(mut record) = self.committed(slot, execution_id, "update")? else {
                 return Ok((Updated::Missing, None));
             };
             let before = record.status;

@@ -35,7 +35,7 @@ fn a_write_that_does_other_than_it_announced_journals_what_it_did() -> Result<()
     let (announced, written) = (prepared("announced", 1)?, prepared("written", 2)?);
     storage.write_planned(
         "test",
-        || Ok(((), Some(vec![announced.effect()]))),
+        |_| Ok(((), Some(vec![announced.effect()]))),
         |tables, ()| tables.put(&written),
     )?;
     let (_, entries) = Journal::open(journal::path_for(&path))?;
@@ -130,5 +130,55 @@ fn a_smaller_checkpoint_size_keeps_the_journal_small() -> Result<()> {
     // checkpoint, within one with a checkpoint every MiB.
     assert!(lens.first().is_some_and(|&len| len > journal::GROWTH_BYTES), "{lens:?}");
     assert!(lens.get(1).is_some_and(|&len| len <= journal::GROWTH_BYTES), "{lens:?}");
+    Ok(())
+}
+
+#[test]
+fn a_write_failing_in_the_open_transaction_keeps_the_writes_it_held() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let path = dir.path().join("s.redb");
+    {
+        // No cache: every read below comes from the file.
+        let storage = RedbStorage::builder().cache_capacity(0).open(&path)?;
+        storage.store(record("kept"))?;
+        let doomed = prepared("doomed", 1)?;
+        let failed = storage.write_planned(
+            "test",
+            |_| Ok(((), None)),
+            |tables, ()| {
+                tables.put(&doomed)?;
+                Err::<(), _>(Error::Worker("injected".to_owned()))
+            },
+        );
+        assert!(matches!(failed, Err(Error::Worker(_))), "{failed:?}");
+        assert!(storage.get("kept")?.is_some(), "the earlier write survives the failed one");
+        assert!(storage.get("doomed")?.is_none());
+        assert_eq!(storage.stats()?.total_executions, 1);
+        storage.store(record("after"))?;
+        assert_eq!(storage.verify()?, 2);
+    }
+    let reopened = RedbStorage::open(&path)?;
+    assert_eq!(reopened.verify()?, 2);
+    assert!(reopened.get("doomed")?.is_none());
+    Ok(())
+}
+
+#[test]
+fn a_journal_failure_after_the_transaction_keeps_the_writes_it_held() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let storage = RedbStorage::builder().cache_capacity(0).open(dir.path().join("s.redb"))?;
+    storage.store(record("kept"))?;
+    storage.inject_journal_faults(Faults { writes: true, syncs: false });
+    // `clear` journals once its transaction is done, so its journal write fails while that
+    // transaction (holding "kept" too) is still alive.
+    let (done, cleared) = std::sync::mpsc::channel();
+    let clearing = storage.clone();
+    std::thread::spawn(move || done.send(clearing.clear()));
+    let cleared = cleared
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| Error::Worker("the failed clear never returned".to_owned()))?;
+    assert!(matches!(cleared, Err(Error::Io { .. })), "{cleared:?}");
+    assert!(storage.get("kept")?.is_some(), "the clear that failed removed nothing");
+    assert_eq!(storage.stats()?.total_executions, 1);
     Ok(())
 }

@@ -1,0 +1,62 @@
+//! Journaled writes leave their redb transaction open until something needs to see them
+//! (see `src/redb/unpublished.rs`). Everything else that writes or reads the file must
+//! still see them, and must not wait on them forever.
+
+mod support;
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use execstore::{AuditConfig, ExecutionListener, ExecutionStorage, RedbStorage};
+use support::{execution, TestResult};
+use uuid::Uuid;
+
+fn temp_file() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.redb");
+    Ok((dir, path))
+}
+
+/// How long a step that should take milliseconds may take before the test calls it stuck.
+const STUCK: Duration = Duration::from_secs(60);
+
+#[test]
+fn an_audit_log_sharing_the_file_commits_while_a_write_is_left_open() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let storage = RedbStorage::open(&path)?;
+    let log = storage.audit_log(AuditConfig::default())?;
+    let run = Uuid::new_v4();
+    storage.store(execution(&run.to_string(), 1, None))?;
+    log.on_execution_start(run, "dag");
+    let (done, flushed) = mpsc::channel();
+    let flusher = log.clone();
+    thread::spawn(move || done.send(flusher.flush()));
+    let result = flushed.recv_timeout(STUCK).map_err(|_| "the audit flush never returned")?;
+    result?;
+    assert_eq!(log.events_for(run)?.len(), 1);
+    assert!(storage.get(&run.to_string())?.is_some());
+    Ok(())
+}
+
+#[test]
+fn every_reader_sees_the_writes_left_open() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    let storage = RedbStorage::builder().cache_capacity(0).open(&path)?;
+    for i in 0..5 {
+        storage.store(execution(&format!("run-{i}"), i, Some("s.cst")))?;
+        let expected = i as u64 + 1;
+        assert_eq!(storage.stats()?.total_executions, expected);
+        assert_eq!(storage.list(10, 0)?.len() as u64, expected);
+        assert_eq!(storage.list_by_script("s.cst", 10)?.len() as u64, expected);
+    }
+    // Another thread, which learns of the writes only through the channel.
+    storage.store(execution("last", 9, None))?;
+    let (send, receive) = mpsc::channel();
+    let reader = storage.clone();
+    thread::spawn(move || send.send(reader.get("last").map(|r| r.is_some())));
+    assert!(receive.recv_timeout(STUCK).map_err(|_| "the reader never returned")??);
+    assert!(storage.live_bytes()? > 0);
+    assert_eq!(storage.verify()?, 6);
+    Ok(())
+}
