@@ -60,3 +60,22 @@ fn every_reader_sees_the_writes_left_open() -> TestResult {
     assert_eq!(storage.verify()?, 6);
     Ok(())
 }
+
+#[test]
+fn an_update_reads_the_record_a_write_left_open() -> TestResult {
+    let (_dir, path) = temp_file()?;
+    // No cache: the update must find the record in the open transaction itself.
+    let storage = RedbStorage::builder().cache_capacity(0).open(&path)?;
+    let stored = execution("run", 1, Some("s.cst"));
+    let first = stored.end_time.unwrap_or(0);
+    storage.store(stored)?;
+    for round in 1..=3i64 {
+        let updated =
+            storage.update("run", &mut |r| r.end_time = Some(r.end_time.unwrap_or(0) + 1))?;
+        let updated = updated.ok_or("the update did not find the record written just before")?;
+        assert_eq!(updated.end_time, Some(first + round));
+    }
+    assert_eq!(storage.get("run")?.and_then(|r| r.end_time), Some(first + 3));
+    assert_eq!(storage.verify()?, 1);
+    Ok(())
+}

@@ -2,14 +2,14 @@
 
 use std::ops::Bound;
 
-use redb::{ReadTransaction, ReadableTable};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::Deserialize;
 
 use super::codec::decode;
 use super::minutes;
 use super::record_value::decode_value;
 use super::tables::{BY_SCRIPT, BY_START, EXECUTIONS, META};
-use super::viz_blobs::VizReader;
+use super::viz_blobs::{VizHash, VizReader};
 use super::viz_cache::VizCache;
 use super::write::JOURNAL_SEQ_KEY;
 use crate::error::{Error, Result, StorageResultExt};
@@ -32,8 +32,8 @@ pub(crate) struct Locator {
 }
 
 /// Decodes a record's bytes and puts its DAG visualization back.
-fn decode_record(
-    viz: &VizReader<'_>,
+fn decode_record<B: ReadableTable<&'static VizHash, &'static [u8]>>(
+    viz: &VizReader<'_, B>,
     id: &str,
     bytes: &[u8],
     operation: &'static str,
@@ -53,6 +53,19 @@ pub(crate) fn get(
     let executions = txn.open_table(EXECUTIONS).during(operation)?;
     let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
     let viz = VizReader::open(txn, viz_cache, operation)?;
+    decode_record(&viz, id, bytes.value(), operation).map(Some)
+}
+
+/// `get` in a write transaction: what it holds, committed or not.
+pub(crate) fn get_in_write(
+    txn: &WriteTransaction,
+    viz_cache: &VizCache,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<StoredExecution>> {
+    let executions = txn.open_table(EXECUTIONS).during(operation)?;
+    let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
+    let viz = VizReader::open_in_write(txn, viz_cache, operation)?;
     decode_record(&viz, id, bytes.value(), operation).map(Some)
 }
 

@@ -507,20 +507,24 @@ impl RedbStorage {
     }
 
     /// The record as last written, for a writer holding the write lock (`slot`): from the
-    /// cache, which under that lock is never stale (see `cache.rs`), or else from the file
-    /// once the open transaction is published.
+    /// cache, which under that lock is never stale (see `cache.rs`), or else from the open
+    /// transaction or the file.
     fn committed(
         &self,
-        slot: &mut Unpublished,
+        slot: &Unpublished,
         id: &str,
         operation: &'static str,
     ) -> Result<Option<StoredExecution>> {
         if let Ok(cached) = self.inner.cache.get(id) {
             return Ok(Some(StoredExecution::clone(&cached)));
         }
-        self.publish_locked(slot, operation)?;
-        let txn = self.inner.db.begin_read().during(operation)?;
-        read::get(&txn, &self.inner.viz_cache, id, operation)
+        let viz_cache = &self.inner.viz_cache;
+        match slot.open_txn(operation)? {
+            Some(txn) => read::get_in_write(txn, viz_cache, id, operation),
+            None => {
+                read::get(&self.inner.db.begin_read().during(operation)?, viz_cache, id, operation)
+            }
+        }
     }
 
     /// A read transaction that sees every write acknowledged so far: a transaction left

@@ -176,6 +176,13 @@ impl Unpublished {
         Ok(txn)
     }
 
+    /// The open transaction, for a writer to read what it holds; refused once writes were
+    /// lost.
+    pub(crate) fn open_txn(&self, operation: &'static str) -> Result<Option<&WriteTransaction>> {
+        self.refuse_if_lost(operation)?;
+        Ok(self.txn.as_ref())
+    }
+
     /// Takes back a transaction a write changed nothing in: kept open if it holds earlier
     /// writes, else aborted.
     pub(crate) fn put_back(

@@ -8,7 +8,10 @@
 
 use std::collections::HashMap;
 
-use redb::{Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle};
+use redb::{
+    Database, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, TableHandle,
+    WriteTransaction,
+};
 
 use super::codec::decode;
 use super::fields::migrate_away;
@@ -88,13 +91,14 @@ impl<'txn> VizWriter<'txn> {
     }
 }
 
-/// The read side, opened in one read transaction.
-pub(crate) struct VizReader<'a> {
-    blobs: redb::ReadOnlyTable<&'static VizHash, &'static [u8]>,
+/// The read side, over the blobs table of a read transaction or of a write transaction
+/// (a writer reading what its open transaction holds).
+pub(crate) struct VizReader<'a, B> {
+    blobs: B,
     cache: &'a VizCache,
 }
 
-impl<'a> VizReader<'a> {
+impl<'a> VizReader<'a, redb::ReadOnlyTable<&'static VizHash, &'static [u8]>> {
     pub(crate) fn open(
         txn: &ReadTransaction,
         cache: &'a VizCache,
@@ -102,7 +106,19 @@ impl<'a> VizReader<'a> {
     ) -> Result<Self> {
         Ok(VizReader { blobs: txn.open_table(VIZ_BLOBS).during(operation)?, cache })
     }
+}
 
+impl<'a, 'txn> VizReader<'a, Table<'txn, &'static VizHash, &'static [u8]>> {
+    pub(crate) fn open_in_write(
+        txn: &'txn WriteTransaction,
+        cache: &'a VizCache,
+        operation: &'static str,
+    ) -> Result<Self> {
+        Ok(VizReader { blobs: txn.open_table(VIZ_BLOBS).during(operation)?, cache })
+    }
+}
+
+impl<B: ReadableTable<&'static VizHash, &'static [u8]>> VizReader<'_, B> {
     /// The visualization record `id` points at with `key`: decoded from its blob, or taken
     /// from the cache (the blob is then not read).
     pub(crate) fn load(
