@@ -9,14 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use execstore::{AuditConfig, ExecutionListener, ExecutionStorage, RedbStorage};
-use support::{execution, TestResult};
+use support::{execution, temp_file, TestResult};
 use uuid::Uuid;
-
-fn temp_file() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("history.redb");
-    Ok((dir, path))
-}
 
 /// How long a step that should take milliseconds may take before the test calls it stuck.
 const STUCK: Duration = Duration::from_secs(60);

@@ -14,13 +14,7 @@ use execstore::{
     now_millis, Durability, ExecutionStatus, ExecutionStorage, RedbStorage, StoredExecution,
 };
 use serde_json::json;
-use support::{execution, ids, viz, TestResult};
-
-fn temp_file() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("history.redb");
-    Ok((dir, path))
-}
+use support::{execution, ids, temp_file, viz, TestResult};
 
 #[test]
 fn reopen_keeps_records_indexes_and_stats() -> TestResult {

@@ -6,7 +6,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use execstore::{
@@ -14,15 +13,9 @@ use execstore::{
     StoredExecution, PRUNE_BATCH,
 };
 use serde_json::json;
-use support::{execution, ids, TestResult};
+use support::{execution, ids, temp_file, TestResult};
 
 const DAY: i64 = 86_400_000;
-
-fn temp_file() -> Result<(tempfile::TempDir, PathBuf), Box<dyn std::error::Error>> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("history.redb");
-    Ok((dir, path))
-}
 
 fn days(n: u64) -> Duration {
     Duration::from_secs(n * 86_400)

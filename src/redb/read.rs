@@ -51,9 +51,7 @@ pub(crate) fn get(
     operation: &'static str,
 ) -> Result<Option<StoredExecution>> {
     let executions = txn.open_table(EXECUTIONS).during(operation)?;
-    let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
-    let viz = VizReader::open(txn, viz_cache, operation)?;
-    decode_record(&viz, id, bytes.value(), operation).map(Some)
+    find(&executions, || VizReader::open(txn, viz_cache, operation), id, operation)
 }
 
 /// `get` in a write transaction: what it holds, committed or not.
@@ -64,9 +62,19 @@ pub(crate) fn get_in_write(
     operation: &'static str,
 ) -> Result<Option<StoredExecution>> {
     let executions = txn.open_table(EXECUTIONS).during(operation)?;
+    find(&executions, || VizReader::open_in_write(txn, viz_cache, operation), id, operation)
+}
+
+/// Record `id` from `executions`, its visualization from the reader `viz` opens (only when
+/// the record exists).
+fn find<'c, B: ReadableTable<&'static VizHash, &'static [u8]>>(
+    executions: &impl ReadableTable<&'static str, &'static [u8]>,
+    viz: impl FnOnce() -> Result<VizReader<'c, B>>,
+    id: &str,
+    operation: &'static str,
+) -> Result<Option<StoredExecution>> {
     let Some(bytes) = executions.get(id).during(operation)? else { return Ok(None) };
-    let viz = VizReader::open_in_write(txn, viz_cache, operation)?;
-    decode_record(&viz, id, bytes.value(), operation).map(Some)
+    decode_record(&viz()?, id, bytes.value(), operation).map(Some)
 }
 
 /// Up to `limit` full records with an id above `after`, in id order: a page of an export.

@@ -88,14 +88,7 @@ impl Writes {
             .set_durability(durability)
             .during(operation)
             .and_then(|()| txn.commit().during(operation));
-        match committed {
-            Ok(()) => {
-                slot.effects.clear();
-                self.pending.store(false, Ordering::Release);
-                Ok(())
-            }
-            Err(e) => Err(slot.lose(e)),
-        }
+        self.published(slot, committed)
     }
 
     /// Commits durably whatever is open, or an empty transaction: a checkpoint.
@@ -148,7 +141,13 @@ impl Writes {
             }
             txn.commit().during(OP)
         })();
-        match replayed {
+        self.published(slot, replayed)
+    }
+
+    /// Records how committing what `slot` held ended: nothing is left to publish, or the
+    /// writes are lost (see [`publish`](Self::publish)).
+    fn published(&self, slot: &mut Unpublished, committed: Result<()>) -> Result<()> {
+        match committed {
             Ok(()) => {
                 slot.effects.clear();
                 self.pending.store(false, Ordering::Release);

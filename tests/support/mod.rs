@@ -14,6 +14,14 @@ use serde_json::json;
 /// What every test returns.
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// A fresh temporary directory and the path of a database file in it (not created); the
+/// directory lives as long as the returned guard.
+pub fn temp_file() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.redb");
+    Ok((dir, path))
+}
+
 /// The limits a backend under test is built with.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
