@@ -61,6 +61,9 @@ pub(crate) struct Journal {
     syncer: Option<Syncer>,
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) faults: Faults,
+    /// Holds the next sync's waiter, for a test to act while a write waits for its sync.
+    #[cfg(test)]
+    pub(crate) hold: Option<SyncHold>,
 }
 
 /// Failures a test makes the journal report, as a full or failing disk would.
@@ -69,6 +72,15 @@ pub(crate) struct Journal {
 pub(crate) struct Faults {
     pub(crate) writes: bool,
     pub(crate) syncs: bool,
+}
+
+/// A one-time stop in [`Journal::settle`]: tells `entered` it waits for a sync, then
+/// waits for `release`.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct SyncHold {
+    pub(crate) entered: crossbeam_channel::Sender<()>,
+    pub(crate) release: crossbeam_channel::Receiver<()>,
 }
 
 /// An entry written by [`Journal::begin_append`] whose sync is under way.
@@ -129,6 +141,8 @@ impl Journal {
             syncer: None,
             #[cfg(any(test, feature = "fuzzing"))]
             faults: Faults::default(),
+            #[cfg(test)]
+            hold: None,
         };
         Ok((journal, entries))
     }
@@ -175,6 +189,12 @@ impl Journal {
     }
 
     fn wait_for_sync(&mut self) -> Result<()> {
+        #[cfg(test)]
+        if let Some(hold) = self.hold.take() {
+            // Either side gone just ends the hold.
+            let _ = hold.entered.send(());
+            let _ = hold.release.recv();
+        }
         let result = match &mut self.syncer {
             Some(syncer) => syncer.wait(),
             None => self.file.sync_data(),

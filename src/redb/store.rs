@@ -231,8 +231,8 @@ impl RedbStorage {
     /// only under [`Durability::Eventual`]; otherwise writes are already durable (through
     /// the journal) and this just empties the journal.
     pub fn sync(&self) -> Result<()> {
-        let mut slot = self.lock_writes();
-        self.inner.checkpoint(&mut slot)
+        let mut journal = self.inner.journal.as_ref().map(lock_journal);
+        self.inner.checkpoint(&mut self.lock_writes(), journal.as_deref_mut())
     }
 
     /// Up to `limit` full records whose id sorts after `after` (`None`: from the first), in
@@ -288,8 +288,10 @@ impl RedbStorage {
         plan: impl FnOnce(&mut Unpublished) -> Result<(P, Option<Vec<Effect>>)>,
         apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
     ) -> Result<T> {
-        let mut slot = self.lock_writes();
+        // The journal's lock first: a journaled write lets go of the write lock while its
+        // sync runs (see below), and keeps the journal's until it is done.
         let mut journal = self.inner.journal.as_ref().map(lock_journal);
+        let mut slot = self.lock_writes();
         let seq = match journal.as_deref() {
             Some(JournalState { broken: true, .. }) => return Err(journal_broken(operation)),
             Some(state) => Some(state.next_seq),
@@ -332,19 +334,24 @@ impl RedbStorage {
             },
             _ => None,
         };
-        match (journal.as_deref_mut(), seq) {
-            (Some(state), Some(seq)) => {
-                let effects = std::mem::take(&mut changes.effects);
-                self.inner.writes.keep(&mut slot, txn, seq, effects);
-                state.settle(seq, pending, true)?;
-            }
-            _ => txn.commit().during(operation)?,
-        }
+        let (Some(state), Some(seq)) = (journal.as_deref_mut(), seq) else {
+            txn.commit().during(operation)?;
+            self.inner.cache.apply(&changes.written, &changes.removed);
+            return Ok(out);
+        };
+        let effects = std::mem::take(&mut changes.effects);
+        self.inner.writes.keep(&mut slot, txn, seq, effects);
+        let published = self.inner.writes.publish_if_full(&mut slot);
+        // Readers may publish the write while its sync runs, as they may once it is kept
+        // open; the journal's lock still orders this write's cache update before the next.
+        drop(slot);
+        state.settle(seq, pending, true)?;
+        published?;
         self.inner.cache.apply(&changes.written, &changes.removed);
-        if journal.is_some_and(|state| state.journal.len() > self.inner.settings.checkpoint_bytes) {
-            self.inner.checkpoint(&mut slot)?;
+        if state.journal.len() > self.inner.settings.checkpoint_bytes {
+            self.inner.checkpoint(&mut self.lock_writes(), Some(state))?;
         }
-        self.inner.writes.publish_if_full(&mut slot).map(|()| out)
+        Ok(out)
     }
 
     /// After a write failed inside the open transaction `txn`: drops it (redb begins no
@@ -568,14 +575,15 @@ impl Inner {
         work(&self.db)
     }
 
-    /// A durable redb commit covering every earlier write, then an empty journal. Callers
-    /// hold the write lock, `slot`.
-    fn checkpoint(&self, slot: &mut Unpublished) -> Result<()> {
+    /// A durable redb commit covering every earlier write, then an empty `journal`. Callers
+    /// hold the journal's lock, then the write lock (`slot`): the order every writer takes
+    /// them in.
+    fn checkpoint(&self, slot: &mut Unpublished, journal: Option<&mut JournalState>) -> Result<()> {
         self.writes.commit_durably(&self.db, slot)?;
-        if let Some(journal) = &self.journal {
-            lock_journal(journal).journal.reset()?;
+        match journal {
+            Some(state) => state.journal.reset(),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -589,7 +597,7 @@ impl Drop for Inner {
             if state.broken {
                 // The next open replays the journal instead of trusting what is open.
                 slot.discard();
-            } else if self.checkpoint(&mut slot).is_ok() {
+            } else if self.checkpoint(&mut slot, None).is_ok() {
                 let _ = state.journal.remove();
             }
         }
@@ -635,6 +643,14 @@ impl JournalState {
 
 #[cfg(any(test, feature = "fuzzing"))]
 impl RedbStorage {
+    /// Makes the next write stop while it waits for its journal sync (see `SyncHold`).
+    #[cfg(test)]
+    pub(crate) fn hold_next_sync(&self, hold: super::journal::SyncHold) {
+        if let Some(journal) = &self.inner.journal {
+            lock_journal(journal).journal.hold = Some(hold);
+        }
+    }
+
     /// Makes the journal's writes or syncs fail from now on, as a failing disk would.
     pub(crate) fn inject_journal_faults(&self, faults: super::journal::Faults) {
         if let Some(journal) = &self.inner.journal {
@@ -644,8 +660,9 @@ impl RedbStorage {
 }
 
 fn lock_journal(journal: &Mutex<JournalState>) -> MutexGuard<'_, JournalState> {
-    // Only the write-lock holder touches the journal; its state is updated after each
-    // fallible step, so a poisoned lock still guards consistent data.
+    // Writers take it before the write lock and hold it to the end of their write; its
+    // state is updated after each fallible step, so a poisoned lock still guards
+    // consistent data.
     journal.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

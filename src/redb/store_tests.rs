@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::journal::{self, Faults, Journal};
+use super::journal::{self, Faults, Journal, SyncHold};
 use super::store::RedbStorage;
 use super::write::{prepare, Prepared};
 use crate::error::{Error, Result};
@@ -180,5 +180,30 @@ fn a_journal_failure_after_the_transaction_keeps_the_writes_it_held() -> Result<
     assert!(matches!(cleared, Err(Error::Io { .. })), "{cleared:?}");
     assert!(storage.get("kept")?.is_some(), "the clear that failed removed nothing");
     assert_eq!(storage.stats()?.total_executions, 1);
+    Ok(())
+}
+
+#[test]
+fn a_reader_does_not_wait_for_the_sync_of_a_write() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let storage = RedbStorage::builder().cache_capacity(0).open(dir.path().join("s.redb"))?;
+    storage.store(record("first"))?;
+    let (entered, writer_waits) = crossbeam_channel::bounded(1);
+    let (release, released) = crossbeam_channel::bounded(1);
+    storage.hold_next_sync(SyncHold { entered, release: released });
+    let writing = storage.clone();
+    let writer = std::thread::spawn(move || writing.store(record("second")));
+    let stuck = |_| Error::Worker("the writer never reached its sync".to_owned());
+    writer_waits.recv_timeout(Duration::from_secs(60)).map_err(stuck)?;
+    // Both writes are in the open transaction, which the reader must publish.
+    let (done, answer) = std::sync::mpsc::channel();
+    let reading = storage.clone();
+    std::thread::spawn(move || done.send(reading.stats().map(|s| s.total_executions)));
+    let seen = answer.recv_timeout(Duration::from_secs(30));
+    let _ = release.send(());
+    let written = writer.join().map_err(|_| Error::Worker("the writer panicked".to_owned()))?;
+    assert!(matches!(seen, Ok(Ok(2))), "the reader waited for the sync or failed: {seen:?}");
+    written?;
+    assert_eq!(storage.verify()?, 2);
     Ok(())
 }
