@@ -4,16 +4,9 @@
 
 mod support;
 
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
-
 use execstore::{AuditConfig, ExecutionListener, ExecutionStorage, RedbStorage};
-use support::{execution, temp_file, TestResult};
+use support::{execution, on_another_thread, temp_file, TestResult};
 use uuid::Uuid;
-
-/// How long a step that should take milliseconds may take before the test calls it stuck.
-const STUCK: Duration = Duration::from_secs(60);
 
 #[test]
 fn an_audit_log_sharing_the_file_commits_while_a_write_is_left_open() -> TestResult {
@@ -23,11 +16,8 @@ fn an_audit_log_sharing_the_file_commits_while_a_write_is_left_open() -> TestRes
     let run = Uuid::new_v4();
     storage.store(execution(&run.to_string(), 1, None))?;
     log.on_execution_start(run, "dag");
-    let (done, flushed) = mpsc::channel();
     let flusher = log.clone();
-    thread::spawn(move || done.send(flusher.flush()));
-    let result = flushed.recv_timeout(STUCK).map_err(|_| "the audit flush never returned")?;
-    result?;
+    on_another_thread("the audit flush", move || flusher.flush())??;
     assert_eq!(log.events_for(run)?.len(), 1);
     assert!(storage.get(&run.to_string())?.is_some());
     Ok(())
@@ -46,10 +36,8 @@ fn every_reader_sees_the_writes_left_open() -> TestResult {
     }
     // Another thread, which learns of the writes only through the channel.
     storage.store(execution("last", 9, None))?;
-    let (send, receive) = mpsc::channel();
     let reader = storage.clone();
-    thread::spawn(move || send.send(reader.get("last").map(|r| r.is_some())));
-    assert!(receive.recv_timeout(STUCK).map_err(|_| "the reader never returned")??);
+    assert!(on_another_thread("the reader", move || reader.get("last").map(|r| r.is_some()))??);
     assert!(storage.live_bytes()? > 0);
     assert_eq!(storage.verify()?, 6);
     Ok(())

@@ -21,6 +21,26 @@ pub(super) fn record(id: &str) -> StoredExecution {
     record
 }
 
+/// Runs `work` on another thread and returns its result, or an error naming `what` if it
+/// has not returned within `timeout` (a test of something that must not block).
+fn on_another_thread<T: Send + 'static>(
+    what: &str,
+    timeout: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    let (done, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(work()));
+    answer.recv_timeout(timeout).map_err(|_| Error::Worker(format!("{what} never returned")))
+}
+
+/// A store in a fresh directory (kept alive by the returned guard) without a cache, so
+/// every read comes from the file.
+fn uncached_store() -> Result<(tempfile::TempDir, RedbStorage)> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let storage = RedbStorage::builder().cache_capacity(0).open(dir.path().join("s.redb"))?;
+    Ok((dir, storage))
+}
+
 fn prepared(id: &str, start_time: i64) -> Result<Prepared> {
     let mut record = record(id);
     record.start_time = start_time;
@@ -165,18 +185,14 @@ fn a_write_failing_in_the_open_transaction_keeps_the_writes_it_held() -> Result<
 
 #[test]
 fn a_journal_failure_after_the_transaction_keeps_the_writes_it_held() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
-    let storage = RedbStorage::builder().cache_capacity(0).open(dir.path().join("s.redb"))?;
+    let (_dir, storage) = uncached_store()?;
     storage.store(record("kept"))?;
     storage.inject_journal_faults(Faults { writes: true, syncs: false });
     // `clear` journals once its transaction is done, so its journal write fails while that
     // transaction (holding "kept" too) is still alive.
-    let (done, cleared) = std::sync::mpsc::channel();
     let clearing = storage.clone();
-    std::thread::spawn(move || done.send(clearing.clear()));
-    let cleared = cleared
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| Error::Worker("the failed clear never returned".to_owned()))?;
+    let cleared =
+        on_another_thread("the failed clear", Duration::from_secs(60), move || clearing.clear())?;
     assert!(matches!(cleared, Err(Error::Io { .. })), "{cleared:?}");
     assert!(storage.get("kept")?.is_some(), "the clear that failed removed nothing");
     assert_eq!(storage.stats()?.total_executions, 1);
@@ -185,8 +201,7 @@ fn a_journal_failure_after_the_transaction_keeps_the_writes_it_held() -> Result<
 
 #[test]
 fn a_reader_does_not_wait_for_the_sync_of_a_write() -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
-    let storage = RedbStorage::builder().cache_capacity(0).open(dir.path().join("s.redb"))?;
+    let (_dir, storage) = uncached_store()?;
     storage.store(record("first"))?;
     let (entered, writer_waits) = crossbeam_channel::bounded(1);
     let (release, released) = crossbeam_channel::bounded(1);
@@ -196,10 +211,10 @@ fn a_reader_does_not_wait_for_the_sync_of_a_write() -> Result<()> {
     let stuck = |_| Error::Worker("the writer never reached its sync".to_owned());
     writer_waits.recv_timeout(Duration::from_secs(60)).map_err(stuck)?;
     // Both writes are in the open transaction, which the reader must publish.
-    let (done, answer) = std::sync::mpsc::channel();
     let reading = storage.clone();
-    std::thread::spawn(move || done.send(reading.stats().map(|s| s.total_executions)));
-    let seen = answer.recv_timeout(Duration::from_secs(30));
+    let seen = on_another_thread("a reader during a sync", Duration::from_secs(30), move || {
+        reading.stats().map(|s| s.total_executions)
+    });
     let _ = release.send(());
     let written = writer.join().map_err(|_| Error::Worker("the writer panicked".to_owned()))?;
     assert!(matches!(seen, Ok(Ok(2))), "the reader waited for the sync or failed: {seen:?}");

@@ -22,6 +22,18 @@ pub fn temp_file() -> Result<(tempfile::TempDir, std::path::PathBuf), Box<dyn st
     Ok((dir, path))
 }
 
+/// Runs `work` on another thread and returns its result, or an error naming `what` if it
+/// has not returned within a minute (a test of something that must not block).
+pub fn on_another_thread<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Box<dyn std::error::Error>> {
+    let (done, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(work()));
+    let stuck = std::time::Duration::from_secs(60);
+    answer.recv_timeout(stuck).map_err(|_| format!("{what} never returned").into())
+}
+
 /// The limits a backend under test is built with.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
