@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::model::{ExecutionSummary, StoredExecution};
 use crate::redb::journal::{self, Effect};
+use crate::redb::viz_encodings::VizEncodings;
 use crate::redb::write::{prepare, Prepared};
 
 /// Decodes stored bytes as a record, as `get` does.
@@ -53,7 +54,7 @@ pub fn decode_journal_put(record: &[u8], viz: Option<&[u8]>) -> Result<StoredExe
 
 fn effect(change: JournalChange) -> Result<Effect> {
     Ok(match change {
-        JournalChange::Put(record) => prepare(*record, None)?.effect(),
+        JournalChange::Put(record) => prepare(*record, None, &VizEncodings::new(0))?.effect(),
         JournalChange::PutBytes(record, viz) => Effect::Put { record, viz },
         JournalChange::Remove(id) => Effect::Remove(id),
         JournalChange::Clear => Effect::Clear,

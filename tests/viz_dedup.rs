@@ -82,6 +82,41 @@ fn the_last_reference_takes_its_blob_along() -> TestResult {
     Ok(())
 }
 
+/// The bits of every node position of `record`'s visualization.
+fn position_bits(record: &StoredExecution) -> Vec<(u64, u64)> {
+    let nodes = record.dag_viz_ir.iter().flat_map(|viz| &viz.nodes);
+    nodes.filter_map(|node| node.position).map(|p| (p.x.to_bits(), p.y.to_bits())).collect()
+}
+
+#[test]
+fn visualizations_equal_but_for_the_sign_of_a_zero_keep_their_own_blobs() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("history.redb");
+    let signed = |id: u8, x: f64| {
+        let mut record = record(id, i64::from(id), Some(1));
+        for node in record.dag_viz_ir.iter_mut().flat_map(|viz| viz.nodes.iter_mut()) {
+            node.position = node.position.map(|p| execstore::Position { x, ..p });
+        }
+        record
+    };
+    let (plus, minus) = (signed(1, 0.0), signed(2, -0.0));
+    assert_eq!(plus.dag_viz_ir, minus.dag_viz_ir, "== cannot tell the two apart");
+    {
+        let storage = RedbStorage::builder().cache_capacity(0).open(&path)?;
+        // Alone, in one batch, and through an update that changes nothing else.
+        storage.store(plus.clone())?;
+        storage.store_many(vec![minus.clone(), signed(3, 0.0)])?;
+        storage.update(&plus.execution_id, &mut |r| *r = signed(1, -0.0))?;
+        storage.update(&minus.execution_id, &mut |r| *r = signed(2, 0.0))?;
+        for (id, x) in [(1, -0.0), (2, 0.0), (3, 0.0)] {
+            let read = storage.get(&format!("run-{id:03}"))?.ok_or("stored record missing")?;
+            assert_eq!(position_bits(&read), position_bits(&signed(id, x)), "run {id}");
+        }
+    }
+    assert_eq!(blobs_and_refs(&path)?, (2, 3));
+    Ok(())
+}
+
 #[test]
 fn a_file_with_one_copy_per_record_is_migrated_at_open() -> TestResult {
     let dir = tempfile::tempdir()?;

@@ -32,6 +32,7 @@ mod unpublished;
 mod verify;
 mod viz_blobs;
 mod viz_cache;
+pub(crate) mod viz_encodings;
 pub(crate) mod write;
 
 pub use builder::{

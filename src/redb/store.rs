@@ -14,6 +14,7 @@ use super::journal::{self, Effect, Entry, Journal, Pending};
 use super::read;
 use super::unpublished::{Unpublished, Writes};
 use super::viz_cache::{VizCache, VIZ_CACHE_SHAPES};
+use super::viz_encodings::{VizEncodings, VIZ_ENCODINGS_KEPT};
 use super::write::{prepare, Changes, Prepared, Tables};
 use crate::audit::{AuditConfig, AuditLog, WriteGate};
 use crate::error::{Error, Result, StorageResultExt};
@@ -40,6 +41,8 @@ pub(super) struct Inner {
     cache: RecordCache,
     /// Decoded visualizations by hash, for `get` and `update` (see `viz_cache.rs`).
     viz_cache: VizCache,
+    /// Encoded visualizations by content, for writes (see `viz_encodings.rs`).
+    viz_encodings: VizEncodings,
     /// Serializes our write transactions with their cache updates (see `cache.rs`), and
     /// holds the transaction journaled writes leave open (see `unpublished.rs`).
     writes: Writes,
@@ -195,6 +198,7 @@ impl RedbStorage {
             path,
             cache: RecordCache::new(settings.cache_capacity),
             viz_cache: VizCache::new(VIZ_CACHE_SHAPES),
+            viz_encodings: VizEncodings::new(VIZ_ENCODINGS_KEPT),
             settings,
             writes: Writes::default(),
             commits: CommitQueue::new(),
@@ -420,7 +424,8 @@ impl RedbStorage {
         if !sampling.is_none_or(|s| s.admit_stored(&mut execution)) {
             return Ok(Admitted::Drop(execution.execution_id));
         }
-        prepare(execution, self.inner.settings.max_value_size_bytes).map(Admitted::Keep)
+        let max_value = self.inner.settings.max_value_size_bytes;
+        prepare(execution, max_value, &self.inner.viz_encodings).map(Admitted::Keep)
     }
 
     /// Commits `op`, together with whatever other callers queued meanwhile.
@@ -766,7 +771,7 @@ impl ExecutionStorage for RedbStorage {
             if !sampling.is_none_or(|s| s.admit_updated(before, &mut record)) {
                 return Ok((Updated::Dropped(Box::new(record)), None));
             }
-            let prepared = prepare(record, max_value)?;
+            let prepared = prepare(record, max_value, &self.inner.viz_encodings)?;
             let announced =
                 self.announce(|| self.effect_ahead(&prepared, now_millis()).map(|e| vec![e]));
             Ok((Updated::Kept(prepared), announced))

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::journal::{self, Faults, Journal, SyncHold};
 use super::store::RedbStorage;
+use super::viz_encodings::VizEncodings;
 use super::write::{prepare, Prepared};
 use crate::error::{Error, Result};
 use crate::model::{now_millis, ExecutionSource, StoredExecution};
@@ -44,7 +45,7 @@ fn uncached_store() -> Result<(tempfile::TempDir, RedbStorage)> {
 fn prepared(id: &str, start_time: i64) -> Result<Prepared> {
     let mut record = record(id);
     record.start_time = start_time;
-    prepare(record, None)
+    prepare(record, None, &VizEncodings::new(0))
 }
 
 #[test]

@@ -18,6 +18,7 @@ use super::tables::{
     SCRIPT_COUNTS,
 };
 use super::viz_blobs::{self, VizHash, VizWriter};
+use super::viz_encodings::VizEncodings;
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::{ExecutionStatus, ExecutionSummary, StoredExecution};
 use crate::storage::{truncate_values, validate_id};
@@ -39,6 +40,7 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(
     mut execution: StoredExecution,
     max_value_size_bytes: Option<usize>,
+    encodings: &VizEncodings,
 ) -> Result<Prepared> {
     validate_id(&execution.execution_id)?;
     if let Some(max) = max_value_size_bytes {
@@ -47,10 +49,11 @@ pub(crate) fn prepare(
     let what = || format!("execution {}", execution.execution_id);
     let viz = execution.dag_viz_ir.take();
     let record_bytes = encode(&what(), &execution)?;
-    let viz_bytes = viz.as_ref().map(|viz| encode(&what(), viz)).transpose()?;
+    let viz_blob =
+        viz.as_ref().map(|viz| encodings.encoded(viz, || encode(&what(), viz))).transpose()?;
     execution.dag_viz_ir = viz;
     let summary_bytes = encode(&what(), &ExecutionSummary::from(&execution))?;
-    Ok(Prepared::new(Arc::new(execution), record_bytes, viz_bytes, summary_bytes))
+    Ok(Prepared::new(Arc::new(execution), record_bytes, viz_blob, summary_bytes))
 }
 
 impl Prepared {
@@ -64,16 +67,16 @@ impl Prepared {
         if let Some(viz) = &viz_bytes {
             record.dag_viz_ir = Some(decode(key, viz)?);
         }
-        Ok(Prepared::new(Arc::new(record), record_bytes, viz_bytes, summary_bytes))
+        let viz_blob = viz_bytes.map(|bytes| (viz_blobs::hash(&bytes), bytes));
+        Ok(Prepared::new(Arc::new(record), record_bytes, viz_blob, summary_bytes))
     }
 
     fn new(
         record: Arc<StoredExecution>,
         record_bytes: Vec<u8>,
-        viz_bytes: Option<Vec<u8>>,
+        viz: Option<(VizHash, Vec<u8>)>,
         summary_bytes: Vec<u8>,
     ) -> Self {
-        let viz = viz_bytes.map(|bytes| (viz_blobs::hash(&bytes), bytes));
         let value = record_value::join(viz.as_ref().map(|(key, _)| key), &record_bytes);
         let record_start = value.len() - record_bytes.len();
         Prepared { record, value, record_start, viz, summary_bytes }
