@@ -96,9 +96,13 @@ fn print_sizes(records: u64, exec_path: &std::path::Path, sqlite: &SqliteStore) 
     let (db, wal) = sqlite::file_sizes(sqlite.path());
     println!("file sizes after {records} records:");
     fixture::print_size("execstore", fixture::execstore_file_size(exec_path));
+    fixture::print_size("execstore on disk", fixture::disk_usage(exec_path));
     fixture::print_size("sqlite main", db);
     fixture::print_size("sqlite wal", wal);
     fixture::print_size("sqlite total", db + wal);
+    let on_disk =
+        fixture::disk_usage(sqlite.path()) + fixture::disk_usage(&sqlite::wal_path(sqlite.path()));
+    fixture::print_size("sqlite total on disk", on_disk);
 }
 
 fn main() {

@@ -26,6 +26,20 @@ pub fn execstore_file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
+/// Bytes the file at `path` takes on the disk: less than its length when it has holes (redb
+/// grows its file by doubling it, and the new half stays a hole until pages are written).
+#[cfg(unix)]
+pub fn disk_usage(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).map_or(0, |m| m.blocks() * 512)
+}
+
+/// Bytes the file at `path` takes on the disk (its length where blocks are not reported).
+#[cfg(not(unix))]
+pub fn disk_usage(path: &Path) -> u64 {
+    execstore_file_size(path)
+}
+
 /// A fresh temporary directory (under `$TMPDIR`) for one bench binary's files.
 pub fn temp_dir() -> SqlResult<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix("execstore-bench-").tempdir()?)

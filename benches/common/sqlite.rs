@@ -372,7 +372,12 @@ fn source(name: &str) -> SqlResult<ExecutionSource> {
 /// Sizes in bytes of a SQLite database: (main file, WAL file).
 pub fn file_sizes(path: &Path) -> (u64, u64) {
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    (size(path), size(&wal_path(path)))
+}
+
+/// The write-ahead log beside the SQLite database at `path`.
+pub fn wal_path(path: &Path) -> PathBuf {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    (size(path), size(Path::new(&wal)))
+    PathBuf::from(wal)
 }
