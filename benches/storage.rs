@@ -46,9 +46,13 @@ impl Env {
         let exec_path = dir.path().join("history.redb");
         let exec = fixture::open_execstore(&exec_path, DEFAULT_CACHE)?;
         fixture::fill_execstore(exec.as_ref(), records)?;
+        // Closed, so that the file holds every page (an open store keeps the pages of
+        // journaled writes in memory until its next checkpoint) and no journal is left.
+        drop(exec);
         let mut sqlite = SqliteStore::open(&dir.path().join("guide.db"))?;
         fixture::fill_sqlite(&mut sqlite, records)?;
         print_sizes(records, &exec_path, &sqlite);
+        let exec = fixture::open_execstore(&exec_path, DEFAULT_CACHE)?;
         let composite = fixture::composite_copy(&sqlite, &dir.path().join("composite.db"))?;
         let fsync = FsyncProbe::create(&dir.path().join("fsync.probe"))?;
         Ok(Env {
