@@ -11,12 +11,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use lru::LruCache;
 
+use super::reclaim::Reclaimer;
 use crate::model::StoredExecution;
 
 /// A bounded map from execution id to its decoded record; capacity 0 caches nothing.
 #[derive(Debug)]
 pub(crate) struct RecordCache {
     inner: Option<Mutex<Inner>>,
+    /// Frees evicted and replaced records, outside the lock.
+    reclaimer: Reclaimer<Arc<StoredExecution>>,
 }
 
 #[derive(Debug)]
@@ -33,7 +36,7 @@ impl RecordCache {
     pub(crate) fn new(capacity: usize) -> Self {
         let inner = NonZeroUsize::new(capacity)
             .map(|cap| Mutex::new(Inner { records: LruCache::new(cap), generation: 0 }));
-        RecordCache { inner }
+        RecordCache { inner, reclaimer: Reclaimer::new() }
     }
 
     /// Poisoning only means another thread panicked while holding the lock; the map itself
@@ -55,7 +58,9 @@ impl RecordCache {
     pub(crate) fn fill(&self, seen: Generation, record: &Arc<StoredExecution>) {
         let Some(mut inner) = self.lock() else { return };
         if inner.generation == seen.0 {
-            inner.records.put(record.execution_id.clone(), Arc::clone(record));
+            let evicted = inner.records.push(record.execution_id.clone(), Arc::clone(record));
+            drop(inner);
+            drop(evicted);
         }
     }
 
@@ -63,19 +68,26 @@ impl RecordCache {
     pub(crate) fn apply(&self, written: &[Arc<StoredExecution>], removed: &[String]) {
         let Some(mut inner) = self.lock() else { return };
         inner.generation = inner.generation.wrapping_add(1);
+        let mut garbage = Vec::new();
         // Retention runs after the writes of a transaction, so removals win.
         for record in written {
-            inner.records.put(record.execution_id.clone(), Arc::clone(record));
+            let evicted = inner.records.push(record.execution_id.clone(), Arc::clone(record));
+            garbage.extend(evicted.map(|(_, old)| old));
         }
         for id in removed {
-            inner.records.pop(id.as_str());
+            garbage.extend(inner.records.pop(id.as_str()));
         }
+        drop(inner);
+        self.reclaimer.discard(garbage);
     }
 
     /// After `clear`: forgets everything.
     pub(crate) fn clear(&self) {
         let Some(mut inner) = self.lock() else { return };
         inner.generation = inner.generation.wrapping_add(1);
-        inner.records.clear();
+        let capacity = inner.records.cap();
+        let forgotten = std::mem::replace(&mut inner.records, LruCache::new(capacity));
+        drop(inner);
+        self.reclaimer.discard(forgotten.into_iter().map(|(_, record)| record).collect());
     }
 }

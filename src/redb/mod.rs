@@ -17,6 +17,7 @@ mod preview;
 mod prune;
 mod query;
 mod read;
+mod reclaim;
 mod record_value;
 #[cfg(test)]
 mod recover_tests;
