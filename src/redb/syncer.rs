@@ -1,5 +1,6 @@
 //! A thread that syncs the journal while the writer commits to redb, so a durable write
-//! waits for the longer of the two instead of their sum.
+//! waits for the longer of the two instead of their sum (used for entries of several
+//! records; see `journal::OVERLAP_FROM`).
 
 use std::fs::File;
 use std::io;
@@ -45,6 +46,12 @@ impl Syncer {
     /// Starts a sync of everything written to the file so far.
     pub(crate) fn begin(&mut self) {
         self.in_flight = self.requests.send(()).is_ok();
+    }
+
+    /// Whether a sync was started and its result not yet taken.
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
     }
 
     /// Waits for the sync [`begin`](Self::begin) started (or syncs now if the thread is
