@@ -18,7 +18,7 @@ use crate::model::StoredExecution;
 #[derive(Debug)]
 pub(crate) struct RecordCache {
     inner: Option<Mutex<Inner>>,
-    /// Frees evicted and replaced records, outside the lock.
+    /// Frees evicted and replaced records, outside the lock and mostly on its own thread.
     reclaimer: Reclaimer<Arc<StoredExecution>>,
 }
 
@@ -60,7 +60,7 @@ impl RecordCache {
         if inner.generation == seen.0 {
             let evicted = inner.records.push(record.execution_id.clone(), Arc::clone(record));
             drop(inner);
-            drop(evicted);
+            self.reclaimer.discard(evicted.map(|(_, old)| old).into_iter().collect());
         }
     }
 
