@@ -159,7 +159,7 @@ mod tests {
         }
         let dropped_by = droppers(log);
         assert_eq!(dropped_by.len(), n);
-        let reclaiming = dropped_by.first().copied().unwrap();
+        let [reclaiming, ..] = *dropped_by.as_slice() else { panic!("nothing was freed") };
         assert!(dropped_by.iter().all(|&id| id == reclaiming), "one thread freed them");
         reclaiming
     }
