@@ -60,7 +60,7 @@ impl RecordCache {
         if inner.generation == seen.0 {
             let evicted = inner.records.push(record.execution_id.clone(), Arc::clone(record));
             drop(inner);
-            self.reclaimer.discard(evicted.map(|(_, old)| old).into_iter().collect());
+            self.reclaimer.discard(evicted.map(|(_, old)| old));
         }
     }
 
@@ -88,6 +88,6 @@ impl RecordCache {
         let capacity = inner.records.cap();
         let forgotten = std::mem::replace(&mut inner.records, LruCache::new(capacity));
         drop(inner);
-        self.reclaimer.discard(forgotten.into_iter().map(|(_, record)| record).collect());
+        self.reclaimer.discard(forgotten.into_iter().map(|(_, record)| record));
     }
 }

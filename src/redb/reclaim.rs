@@ -51,8 +51,13 @@ impl<T: Send + 'static> Reclaimer<T> {
     }
 
     /// Drops `batch`, later on the reclaiming thread or, when too much waits already, here.
-    pub(crate) fn discard(&self, batch: Vec<T>) {
-        if batch.is_empty() || !self.started.get_or_init(|| self.start()) {
+    pub(crate) fn discard<I>(&self, batch: I)
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let batch = batch.into_iter();
+        if batch.len() == 0 || !self.started.get_or_init(|| self.start()) {
             return;
         }
         let mut state = self.shared.lock();
@@ -80,10 +85,7 @@ impl<T: Send + 'static> Reclaimer<T> {
     }
 }
 
-impl<T> Drop for Reclaimer<T>
-where
-    T: Send + 'static,
-{
+impl<T: Send + 'static> Drop for Reclaimer<T> {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.wake.notify_one();
