@@ -11,14 +11,14 @@ pub fn decode_record(bytes: &[u8]) -> Result<StoredExecution> {
     crate::redb::codec::decode(|| "fuzz/record".to_owned(), bytes)
 }
 
-/// Decodes stored bytes as a summary, as `list` does.
+/// Decodes stored bytes as the summary of record `"fuzz"` started at 0, as `list` does.
 pub fn decode_summary(bytes: &[u8]) -> Result<ExecutionSummary> {
-    crate::redb::codec::decode(|| "fuzz/summary".to_owned(), bytes)
+    crate::redb::summary_value::decode_summary(0, "fuzz", bytes)
 }
 
 /// Encodes a record as `store` does.
 pub fn encode_record(record: &StoredExecution) -> Result<Vec<u8>> {
-    crate::redb::codec::encode("fuzz/record", record)
+    crate::redb::codec::encode_positional("fuzz/record", record)
 }
 
 /// One change in a journal entry, as [`journal_file`] writes it.

@@ -412,9 +412,9 @@ fn prune_max_size_keeps_the_newest_under_the_limit() -> TestResult {
     let db = dir.path().join("h.redb");
     ok(&db, &["demo", "--runs", "300"])?;
     let newest = all_runs(&db)?.first().ok_or("runs")?["executionId"].clone();
-    let dry = json(&ok(&db, &["--json", "prune", "--max-size", "512KiB", "--dry-run"])?)?;
+    let dry = json(&ok(&db, &["--json", "prune", "--max-size", "256KiB", "--dry-run"])?)?;
     assert!(dry["forSize"].as_u64().is_some_and(|n| n > 0), "{dry}");
-    let done = json(&ok(&db, &["--json", "prune", "--max-size", "512KiB"])?)?;
+    let done = json(&ok(&db, &["--json", "prune", "--max-size", "256KiB"])?)?;
     assert!(done["forSize"].as_u64().is_some_and(|n| n > 0 && n < 300), "{done}");
     let left = all_runs(&db)?;
     assert_eq!(left.first().map(|r| &r["executionId"]), Some(&newest), "the oldest go first");

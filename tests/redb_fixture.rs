@@ -80,3 +80,51 @@ fn the_schema_1_fixture_reads_back_exactly() -> TestResult {
     assert_eq!(storage.verify()?, 12);
     Ok(())
 }
+
+/// Named values of the old file and positional values of this build live side by side: an
+/// update rewrites an old record in the new layout, moving it in every index, and both
+/// kinds read back, list and verify together.
+#[test]
+fn old_named_values_and_new_positional_ones_mix() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let copy = dir.path().join("fixture.redb");
+    std::fs::copy(fixture_path(), &copy)?;
+    let mut expected = fixture_records();
+    {
+        let storage = RedbStorage::open(&copy)?;
+        let fresh = execution("fresh", 1_800_000_000_000, Some("report.cst"));
+        storage.store(fresh.clone())?;
+        expected.push(fresh);
+        let updated = storage.update("fixture-02", &mut |r| {
+            r.status = ExecutionStatus::Completed;
+            r.end_time = Some(r.start_time + 5);
+        })?;
+        let updated = updated.expect("fixture-02 exists");
+        assert_eq!(updated.status, ExecutionStatus::Completed);
+        if let Some(slot) = expected.iter_mut().find(|r| r.execution_id == "fixture-02") {
+            *slot = (*updated).clone();
+        }
+        assert!(storage.delete("fixture-03")?);
+        expected.retain(|r| r.execution_id != "fixture-03");
+    }
+    let storage = RedbStorage::open(&copy)?;
+    for record in &expected {
+        assert_eq!(storage.get(&record.execution_id)?.as_deref(), Some(record));
+    }
+    let mut newest_first = expected.clone();
+    newest_first.sort_by_key(|r| std::cmp::Reverse(r.start_time));
+    let summaries = storage.list(100, 0)?;
+    let expected_summaries: Vec<_> =
+        newest_first.iter().map(execstore::ExecutionSummary::from).collect();
+    assert_eq!(summaries, expected_summaries);
+    assert_eq!(ids(&storage.list_by_script("report.cst", 2)?), ["fresh", "fixture-10"]);
+    let stats = storage.stats()?;
+    let count = |status| expected.iter().filter(|r| r.status == status).count() as u64;
+    assert_eq!(
+        (stats.total_executions, stats.completed_executions, stats.running_executions),
+        (12, count(ExecutionStatus::Completed), count(ExecutionStatus::Running))
+    );
+    assert_eq!(count(ExecutionStatus::Running), 3, "fixture-02 left Running");
+    assert_eq!(storage.verify()?, 12);
+    Ok(())
+}

@@ -114,7 +114,7 @@ fn a_newer_schema_version_is_refused() -> TestResult {
         txn.commit()?;
     }
     let err = RedbStorage::open(&path).unwrap_err();
-    assert!(matches!(err, Error::SchemaVersion { found: 99, expected: 2, .. }), "{err:?}");
+    assert!(matches!(err, Error::SchemaVersion { found: 99, expected: 3, .. }), "{err:?}");
     Ok(())
 }
 

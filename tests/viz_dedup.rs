@@ -166,7 +166,7 @@ fn a_file_with_a_table_of_links_is_migrated_at_open() -> TestResult {
     let db = redb::Database::open(&copy)?;
     let meta: TableDefinition<&str, u64> = TableDefinition::new("meta");
     let version = db.begin_read()?.open_table(meta)?.get("schema_version")?.map(|v| v.value());
-    assert_eq!(version, Some(2), "a migrated file is marked so that older builds refuse it");
+    assert_eq!(version, Some(3), "a migrated file is marked so that older builds refuse it");
     Ok(())
 }
 

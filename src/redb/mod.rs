@@ -10,6 +10,7 @@ mod evict;
 mod fields;
 mod group;
 pub(crate) mod journal;
+mod layout;
 mod minutes;
 pub(crate) mod open;
 mod placement;
@@ -27,6 +28,7 @@ mod scripts;
 mod store;
 #[cfg(test)]
 mod store_tests;
+pub(crate) mod summary_value;
 mod syncer;
 mod tables;
 mod unpublished;

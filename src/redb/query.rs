@@ -5,9 +5,9 @@ use std::ops::Bound;
 
 use redb::{ReadOnlyTable, ReadTransaction};
 
-use super::codec::decode;
 use super::dag_counts;
 use super::read::StatusCounters;
+use super::summary_value::decode_summary;
 use super::tables::{BY_FIELD, BY_SCRIPT, BY_START, FIELD_DAG, FIELD_SOURCE, FIELD_STATUS, META};
 use crate::error::{Error, Result, StorageResultExt};
 use crate::model::ExecutionSummary;
@@ -168,7 +168,7 @@ impl Indexes {
                 Ok(ordered(range, order, |entry| {
                     let (key, summary) = entry.during(OP)?;
                     let (start, id) = key.value();
-                    decode(|| format!("by_start/({start}, {id})"), summary.value())
+                    decode_summary(start, id, summary.value())
                 }))
             }
             Plan::Field(field, value) => {
@@ -203,7 +203,7 @@ impl Indexes {
     fn summary(&self, start: i64, id: &str) -> Result<ExecutionSummary> {
         let key = || format!("by_start/({start}, {id})");
         match self.by_start.get((start, id)).during(OP)? {
-            Some(bytes) => decode(key, bytes.value()),
+            Some(bytes) => decode_summary(start, id, bytes.value()),
             None => Err(Error::Corrupt {
                 key: key(),
                 reason: "an index entry without its summary".to_owned(),

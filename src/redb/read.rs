@@ -3,11 +3,13 @@
 use std::ops::Bound;
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::codec::decode;
+use super::layout::Layout;
 use super::minutes;
 use super::record_value::decode_value;
+use super::summary_value::decode_summary;
 use super::tables::{BY_SCRIPT, BY_START, EXECUTIONS, META};
 use super::viz_blobs::{VizHash, VizReader};
 use super::viz_cache::VizCache;
@@ -18,17 +20,68 @@ use crate::model::{
 };
 use crate::storage::page_vec;
 
-/// Where a record sits in the indexes and counters. Decodes from a record's or a summary's
-/// bytes (both are named maps with these fields), skipping everything else.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Where a record sits in the indexes and counters, decoded from a record's bytes in
+/// either layout (see `layout.rs`), skipping the rest of the record.
+#[derive(Debug)]
 pub(crate) struct Locator {
     pub(crate) dag_name: String,
     pub(crate) source: ExecutionSource,
-    #[serde(default)]
     pub(crate) script_path: Option<String>,
     pub(crate) start_time: i64,
     pub(crate) status: ExecutionStatus,
+}
+
+/// [`Locator`]'s fields of a named record (a map, skipped fields and all).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NamedLocator {
+    dag_name: String,
+    source: ExecutionSource,
+    #[serde(default)]
+    script_path: Option<String>,
+    start_time: i64,
+    status: ExecutionStatus,
+}
+
+/// [`Locator`]'s fields of a positional record: `StoredExecution`'s fields in declaration
+/// order, those not needed skipped.
+#[derive(Deserialize)]
+struct PositionalLocator(
+    IgnoredAny,      // execution_id
+    String,          // dag_name
+    Option<String>,  // script_path
+    i64,             // start_time
+    IgnoredAny,      // end_time
+    IgnoredAny,      // inputs
+    IgnoredAny,      // outputs
+    ExecutionStatus, // status
+    IgnoredAny,      // node_results
+    IgnoredAny,      // dag_viz_ir
+    IgnoredAny,      // sample_rate
+    ExecutionSource, // source
+);
+
+impl<'de> Deserialize<'de> for Locator {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        Ok(match Layout::<NamedLocator, PositionalLocator>::deserialize(deserializer)? {
+            Layout::Named(at) => Locator {
+                dag_name: at.dag_name,
+                source: at.source,
+                script_path: at.script_path,
+                start_time: at.start_time,
+                status: at.status,
+            },
+            Layout::Positional(at) => Locator {
+                dag_name: at.1,
+                script_path: at.2,
+                start_time: at.3,
+                status: at.7,
+                source: at.11,
+            },
+        })
+    }
 }
 
 /// Decodes a record's bytes and puts its DAG visualization back.
@@ -115,7 +168,7 @@ pub(crate) fn list(
     for entry in range.during("list")?.rev().skip(offset).take(limit) {
         let (key, summary) = entry.during("list")?;
         let (start, id) = key.value();
-        page.push(decode(|| format!("by_start/({start}, {id})"), summary.value())?);
+        page.push(decode_summary(start, id, summary.value())?);
     }
     Ok(page)
 }
@@ -141,7 +194,7 @@ pub(crate) fn list_by_script(
         let Some(summary) = by_start.get((start, id)).during(OP)? else {
             return Err(Error::Corrupt { key: key(), reason: "no by_start entry".to_owned() });
         };
-        page.push(decode(key, summary.value())?);
+        page.push(decode_summary(start, id, summary.value())?);
     }
     Ok(page)
 }
@@ -238,5 +291,53 @@ impl StatusCounters {
 
     pub(crate) fn total(&self) -> u64 {
         self.running.saturating_add(self.completed).saturating_add(self.failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::StoredNodeResult;
+    use crate::redb::codec::{decode, encode, encode_positional};
+
+    /// A record with every field set, so a position off by one decodes wrongly or not at all.
+    fn record() -> StoredExecution {
+        let mut record = StoredExecution::new(
+            "etl",
+            Some("jobs/etl.cst".to_owned()),
+            BTreeMap::from([("n".to_owned(), json!(1))]),
+            ExecutionSource::Dashboard,
+        );
+        record.status = ExecutionStatus::Failed;
+        record.end_time = Some(record.start_time + 3);
+        record.outputs = Some(BTreeMap::from([("out".to_owned(), json!("x"))]));
+        let node = StoredNodeResult {
+            node_id: "a".to_owned(),
+            status: ExecutionStatus::Failed,
+            value: Some(json!([1, 2])),
+            duration_ms: Some(4),
+            error: Some("boom".to_owned()),
+        };
+        record.node_results.insert("a".to_owned(), node);
+        record.sample_rate = 0.5;
+        record
+    }
+
+    #[test]
+    fn a_locator_reads_from_named_and_positional_records_alike() -> Result<()> {
+        let record = record();
+        for bytes in [encode("t", &record)?, encode_positional("t", &record)?] {
+            let at: Locator = decode(|| "t".to_owned(), &bytes)?;
+            assert_eq!(at.dag_name, record.dag_name);
+            assert_eq!(at.script_path, record.script_path);
+            assert_eq!(at.start_time, record.start_time);
+            assert_eq!(at.status, record.status);
+            assert_eq!(at.source, record.source);
+        }
+        Ok(())
     }
 }

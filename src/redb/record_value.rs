@@ -8,7 +8,7 @@
 use redb::{Database, ReadableTable, Table, TableHandle};
 use serde::de::DeserializeOwned;
 
-use super::codec::{decode, FORMAT_LZ4, FORMAT_PLAIN};
+use super::codec::{decode, FORMATS};
 use super::fields::migrate_away;
 use super::tables::{EXECUTIONS, EXECUTION_VIZ};
 use super::viz_blobs::VizHash;
@@ -17,7 +17,13 @@ use crate::error::{Error, Result, StorageResultExt};
 /// First byte of a value that starts with its visualization's blob hash.
 const VIZ_LINKED: u8 = 3;
 
-const _: () = assert!(VIZ_LINKED != FORMAT_PLAIN && VIZ_LINKED != FORMAT_LZ4);
+const _: () = {
+    let mut rest: &[u8] = &FORMATS;
+    while let [format, tail @ ..] = rest {
+        assert!(VIZ_LINKED != *format);
+        rest = tail;
+    }
+};
 
 /// The value of a record encoded as `record`, linked to the blob `viz` if it has one.
 pub(crate) fn join(viz: Option<&VizHash>, record: &[u8]) -> Vec<u8> {
@@ -90,6 +96,7 @@ pub(crate) fn relink(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redb::codec::FORMAT_PLAIN;
 
     #[test]
     fn a_value_splits_into_what_was_joined() -> Result<()> {

@@ -6,9 +6,12 @@
 use redb::{TableDefinition, WriteTransaction};
 
 /// The layout version written to `meta` at creation and checked at every open. Version 2
-/// keeps a record's visualization hash in its value; a version 1 file is migrated at open
-/// and then marked 2, so that a build that knows only 1 refuses it instead of misreading it.
-pub(crate) const SCHEMA_VERSION: u64 = 2;
+/// keeps a record's visualization hash in its value; version 3 writes records and
+/// summaries positionally (see `codec.rs`) and summaries without their key's fields (see
+/// `summary_value.rs`), and still reads the named values of older files. An older file is
+/// migrated at open and then marked 3, so that a build that knows less refuses it instead
+/// of misreading it.
+pub(crate) const SCHEMA_VERSION: u64 = 3;
 
 /// The oldest layout version an open migrates.
 pub(crate) const OLDEST_SCHEMA_VERSION: u64 = 1;
@@ -38,7 +41,8 @@ pub(crate) const VIZ_REFS: TableDefinition<&[u8; 32], u64> = TableDefinition::ne
 pub(crate) const EXECUTION_VIZ: TableDefinition<&str, &[u8; 32]> =
     TableDefinition::new("execution_viz");
 
-/// `by_start`: (start_time, id) → summary; a covering index for `list`.
+/// `by_start`: (start_time, id) → summary (see `summary_value.rs`); a covering index for
+/// `list`.
 pub(crate) const BY_START: TableDefinition<(i64, &str), &[u8]> = TableDefinition::new("by_start");
 
 /// `by_script_keys`: (script_path, start_time, id) → (); `list_by_script` reads each

@@ -5,12 +5,12 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::codec::decode;
 use super::fields::field_values;
 use super::minutes;
 use super::read::StatusCounters;
 use super::record_value::decode_value;
 use super::scripts;
+use super::summary_value::decode_summary;
 use super::tables::{AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, EXECUTIONS, META};
 use super::write::audit_id;
 use crate::error::{Error, Result, StorageResultExt};
@@ -89,7 +89,7 @@ fn check_index_entry(
     let Some(bytes) = entry else {
         return Err(Error::Corrupt { key: key(), reason: "index entry missing".to_owned() });
     };
-    let found: ExecutionSummary = decode(&key, bytes.value())?;
+    let found = decode_summary(expected.start_time, &expected.execution_id, bytes.value())?;
     if &found != expected {
         return Err(Error::Corrupt { key: key(), reason: "stale summary".to_owned() });
     }

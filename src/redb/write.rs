@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use redb::{Table, WriteTransaction};
 
-use super::codec::{decode, encode};
+use super::codec::{decode, encode, encode_positional};
 use super::dag_counts::DagDeltas;
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
@@ -13,6 +13,7 @@ use super::placement::Placement;
 use super::read::{Locator, StatusCounters};
 use super::record_value::{self, decode_value};
 use super::scripts::ScriptDeltas;
+use super::summary_value;
 use super::tables::{
     AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, BY_START_MINUTE, DAG_COUNTS, EXECUTIONS, META,
     SCRIPT_COUNTS,
@@ -48,11 +49,11 @@ pub(crate) fn prepare(
     }
     let what = || format!("execution {}", execution.execution_id);
     let viz = execution.dag_viz_ir.take();
-    let record_bytes = encode(&what(), &execution)?;
+    let record_bytes = encode_positional(&what(), &execution)?;
     let viz_blob =
         viz.as_ref().map(|viz| encodings.encoded(viz, || encode(&what(), viz))).transpose()?;
     execution.dag_viz_ir = viz;
-    let summary_bytes = encode(&what(), &ExecutionSummary::from(&execution))?;
+    let summary_bytes = summary_value::encode(&ExecutionSummary::from(&execution))?;
     Ok(Prepared::new(Arc::new(execution), record_bytes, viz_blob, summary_bytes))
 }
 
@@ -63,7 +64,7 @@ impl Prepared {
         let mut record: StoredExecution = decode(key, &record_bytes)?;
         validate_id(&record.execution_id)
             .map_err(|e| Error::Corrupt { key: key(), reason: e.to_string() })?;
-        let summary_bytes = encode("journal/put", &ExecutionSummary::from(&record))?;
+        let summary_bytes = summary_value::encode(&ExecutionSummary::from(&record))?;
         if let Some(viz) = &viz_bytes {
             record.dag_viz_ir = Some(decode(key, viz)?);
         }
