@@ -2,6 +2,8 @@
 
 use crate::error::Result;
 use crate::model::{ExecutionSummary, StoredExecution};
+use crate::redb::compression::Compression;
+use crate::redb::dictionary::Loaded;
 use crate::redb::journal::{self, Effect};
 use crate::redb::viz_encodings::VizEncodings;
 use crate::redb::write::{prepare, Prepared};
@@ -54,7 +56,10 @@ pub fn decode_journal_put(record: &[u8], viz: Option<&[u8]>) -> Result<StoredExe
 
 fn effect(change: JournalChange) -> Result<Effect> {
     Ok(match change {
-        JournalChange::Put(record) => prepare(*record, None, &VizEncodings::new(0))?.effect(),
+        JournalChange::Put(record) => {
+            let unsampled = Compression::new(Loaded::default(), 0);
+            prepare(*record, None, &VizEncodings::new(0), &unsampled)?.effect()
+        }
         JournalChange::PutBytes(record, viz) => Effect::Put { record, viz },
         JournalChange::Remove(id) => Effect::Remove(id),
         JournalChange::Clear => Effect::Clear,

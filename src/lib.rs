@@ -39,7 +39,7 @@ pub use viz::{
 // The redb backend.
 pub use crate::redb::{
     Durability, RedbStorage, RedbStorageBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CHECKPOINT_BYTES,
-    DEFAULT_MAX_VALUE_SIZE_BYTES, PRUNE_BATCH, QUERY_SCAN_LIMIT,
+    DEFAULT_DICTIONARY_SAMPLES, DEFAULT_MAX_VALUE_SIZE_BYTES, PRUNE_BATCH, QUERY_SCAN_LIMIT,
 };
 pub use retention::{PruneReport, RetentionPolicy};
 pub use sampling::TailSampling;

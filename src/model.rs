@@ -70,7 +70,8 @@ impl std::fmt::Display for ExecutionSource {
     }
 }
 
-/// The result of one node of a DAG within an execution.
+/// The result of one node of a DAG within an execution. Its field order is part of the
+/// redb file format (see [`StoredExecution`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredNodeResult {
@@ -90,6 +91,10 @@ pub struct StoredNodeResult {
 }
 
 /// One execution of a DAG: what went in, what came out, and how each node did.
+///
+/// The redb backend stores it positionally, so the order of these fields (and of
+/// [`StoredNodeResult`]'s) is part of its file format: new fields go at the end, with a
+/// serde default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredExecution {

@@ -15,6 +15,7 @@ use support::{execution, viz, TestResult};
 
 const DB_VAR: &str = "EXECSTORE_CRASH_DB";
 const FIRST_VAR: &str = "EXECSTORE_CRASH_FIRST";
+const DICTIONARY_SAMPLES: usize = 25;
 
 /// What the parent expects of one id after the acknowledgements it read.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,7 +35,8 @@ fn crash_child() -> TestResult {
         return Ok(());
     };
     let first: u64 = first.parse()?;
-    let storage = RedbStorage::open(path)?;
+    // Few samples, so that most writes of the later runs use the trained dictionary.
+    let storage = RedbStorage::builder().dictionary_samples(DICTIONARY_SAMPLES).open(path)?;
     let mut out = std::io::stdout().lock();
     for i in first.. {
         let id = format!("r{i:06}");
@@ -92,7 +94,15 @@ fn kill_nine_loses_no_acknowledged_write() -> TestResult {
     assert!(count(|e| *e == Expected::Stored) > 300, "too few stores were acknowledged");
     assert!(count(|e| matches!(e, Expected::Updated(_))) > 50, "too few updates");
     assert!(count(|e| *e == Expected::Deleted) > 20, "too few deletes");
+    assert!(holds_a_dictionary(&path)?, "records were compressed with a trained dictionary");
     Ok(())
+}
+
+fn holds_a_dictionary(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+    let dictionaries: TableDefinition<u64, &[u8]> = TableDefinition::new("dictionaries");
+    let db = redb::Database::open(path)?;
+    Ok(db.begin_read()?.open_table(dictionaries)?.len()? > 0)
 }
 
 fn run_child_until_killed(

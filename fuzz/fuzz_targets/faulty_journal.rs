@@ -13,7 +13,7 @@ use std::path::Path;
 
 use arbitrary::Arbitrary;
 use common::model::{holds, step, Model};
-use common::{Op, Rec, MAX_EXECUTIONS, MAX_VALUE_BYTES};
+use common::{Op, Rec, DICTIONARY_SAMPLES, MAX_EXECUTIONS, MAX_VALUE_BYTES};
 use execstore::fuzz_api::{fail_journal, journal_path};
 use execstore::{ExecutionStorage, RedbStorage};
 use libfuzzer_sys::fuzz_target;
@@ -77,6 +77,7 @@ fn open(path: &Path) -> execstore::Result<RedbStorage> {
         .cache_capacity(2)
         .max_executions(Some(MAX_EXECUTIONS))
         .max_value_size_bytes(Some(MAX_VALUE_BYTES))
+        .dictionary_samples(DICTIONARY_SAMPLES)
         .open(path)
 }
 

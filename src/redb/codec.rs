@@ -1,7 +1,8 @@
-//! Values on disk: a format byte, then MessagePack, LZ4-compressed when that makes the
-//! value smaller.
+//! Values on disk: a format byte, then MessagePack: as is, LZ4-compressed when that makes
+//! the value smaller, or (records, once the file has one) compressed with the file's zstd
+//! dictionary (see `dictionary.rs`).
 //!
-//! The only module that touches rmp-serde and lz4. Two layouts of MessagePack exist:
+//! The only module that touches rmp-serde and lz4 (zstd is `dictionary.rs`'s). Two layouts of MessagePack exist:
 //! - named: structs as maps keyed by field name, which tolerate added and missing fields.
 //!   Everything but records and summaries, and those of files before schema version 3.
 //! - positional: structs as arrays in field order, without the names (a record of the
@@ -14,6 +15,7 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::dictionary::{self, Dictionary};
 use crate::error::{Error, Result};
 
 /// Format byte: named MessagePack as is.
@@ -28,8 +30,12 @@ pub(crate) const FORMAT_ARRAY: u8 = 4;
 /// Format byte: LZ4 block (size-prepended) of positional MessagePack.
 pub(crate) const FORMAT_ARRAY_LZ4: u8 = 5;
 
+/// Format byte: positional MessagePack compressed with a dictionary (see `dictionary.rs`).
+pub(crate) const FORMAT_ARRAY_ZSTD: u8 = 6;
+
 /// Every format byte [`decode`] reads.
-pub(crate) const FORMATS: [u8; 4] = [FORMAT_PLAIN, FORMAT_LZ4, FORMAT_ARRAY, FORMAT_ARRAY_LZ4];
+pub(crate) const FORMATS: [u8; 5] =
+    [FORMAT_PLAIN, FORMAT_LZ4, FORMAT_ARRAY, FORMAT_ARRAY_LZ4, FORMAT_ARRAY_ZSTD];
 
 /// Values shorter than this are stored plain: LZ4 gains little on them.
 const COMPRESS_FROM: usize = 512;
@@ -47,10 +53,31 @@ pub(crate) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec
 
 /// `value` as stored bytes, in the positional layout (records and summaries only).
 pub(crate) fn encode_positional<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
-    let mut bytes = vec![FORMAT_ARRAY];
-    rmp_serde::encode::write(&mut bytes, value)
-        .map_err(|e| Error::Encode { what: what.to_owned(), reason: e.to_string() })?;
-    Ok(compressed(bytes, FORMAT_ARRAY_LZ4))
+    Ok(stored_positional(&positional_body(what, value)?))
+}
+
+/// `value` as positional MessagePack, without a format byte.
+pub(crate) fn positional_body<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec(value)
+        .map_err(|e| Error::Encode { what: what.to_owned(), reason: e.to_string() })
+}
+
+/// A positional body as stored bytes, LZ4-compressed when that is smaller.
+pub(crate) fn stored_positional(body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(body.len() + 1);
+    bytes.push(FORMAT_ARRAY);
+    bytes.extend_from_slice(body);
+    compressed(bytes, FORMAT_ARRAY_LZ4)
+}
+
+/// A positional body compressed with `dictionary` as stored bytes; `None` if that does
+/// not make it smaller.
+pub(crate) fn stored_with(dictionary: &Dictionary, body: &[u8]) -> Option<Vec<u8>> {
+    let compressed = dictionary.compress(body)?;
+    let mut bytes = Vec::with_capacity(compressed.len() + 1);
+    bytes.push(FORMAT_ARRAY_ZSTD);
+    bytes.extend_from_slice(&compressed);
+    Some(bytes)
 }
 
 /// `bytes` (a format byte, then MessagePack) with the body LZ4-compressed under format
@@ -77,6 +104,8 @@ pub(crate) fn decode<T: DeserializeOwned>(key: impl FnOnce() -> String, bytes: &
             rmp_serde::from_slice(body).map_err(|e| e.to_string())
         }
         Some((&(FORMAT_LZ4 | FORMAT_ARRAY_LZ4), block)) => decompress(block)
+            .and_then(|body| rmp_serde::from_slice(&body).map_err(|e| e.to_string())),
+        Some((&FORMAT_ARRAY_ZSTD, value)) => dictionary::inflate(value)
             .and_then(|body| rmp_serde::from_slice(&body).map_err(|e| e.to_string())),
         Some((version, _)) => {
             Err(format!("unknown format version {version}, this build reads {FORMATS:?}"))

@@ -5,7 +5,9 @@ mod background;
 mod builder;
 mod cache;
 pub(crate) mod codec;
+pub(crate) mod compression;
 mod dag_counts;
+pub(crate) mod dictionary;
 mod evict;
 mod fields;
 mod group;
@@ -42,6 +44,7 @@ pub use builder::{
     Durability, RedbStorageBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CHECKPOINT_BYTES,
     DEFAULT_MAX_VALUE_SIZE_BYTES,
 };
+pub use compression::DEFAULT_DICTIONARY_SAMPLES;
 pub(crate) use open::{open_backend, open_database};
 pub use prune::PRUNE_BATCH;
 pub use query::QUERY_SCAN_LIMIT;

@@ -9,6 +9,8 @@ use redb::{Database, ReadableDatabase};
 use super::background::{Keeper, Wake};
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
+use super::compression::Compression;
+use super::dictionary;
 use super::group::CommitQueue;
 use super::journal::{self, Effect, Entry, Journal, Pending};
 use super::read;
@@ -43,6 +45,8 @@ pub(super) struct Inner {
     viz_cache: VizCache,
     /// Encoded visualizations by content, for writes (see `viz_encodings.rs`).
     viz_encodings: VizEncodings,
+    /// Encodes records, with the file's dictionary once it has one (see `compression.rs`).
+    compression: Compression,
     /// Serializes our write transactions with their cache updates (see `cache.rs`), and
     /// holds the transaction journaled writes leave open (see `unpublished.rs`).
     writes: Writes,
@@ -151,6 +155,7 @@ pub(crate) struct Settings {
     pub(crate) durability: Durability,
     pub(crate) tail_sampling: Option<TailSampling>,
     pub(crate) checkpoint_bytes: u64,
+    pub(crate) dictionary_samples: usize,
 }
 
 impl std::fmt::Debug for RedbStorage {
@@ -181,6 +186,8 @@ impl RedbStorage {
         settings: Settings,
         mode: JournalMode,
     ) -> Result<Self> {
+        // Before the journal replays: its records may name a dictionary.
+        let dictionaries = dictionary::load(&db)?;
         let journal = match mode {
             JournalMode::Write => Some(Mutex::new(recover(&db, &path)?)),
             JournalMode::RecoverOnly => {
@@ -199,6 +206,7 @@ impl RedbStorage {
             cache: RecordCache::new(settings.cache_capacity),
             viz_cache: VizCache::new(VIZ_CACHE_SHAPES),
             viz_encodings: VizEncodings::new(VIZ_ENCODINGS_KEPT),
+            compression: Compression::new(dictionaries, settings.dictionary_samples),
             settings,
             writes: Writes::default(),
             commits: CommitQueue::new(),
@@ -417,6 +425,18 @@ impl RedbStorage {
         })
     }
 
+    /// Once enough records are sampled: trains the file's dictionary, commits it durably,
+    /// then compresses new records with it. Runs once per store, in the write that brought
+    /// the last sample (20–40 ms for 1,000). A failure leaves records on LZ4; the write
+    /// itself has succeeded by then, and a disk that failed this commit fails the next.
+    fn train_dictionary(&self) {
+        let Some(dictionary) = self.inner.compression.train() else { return };
+        let persisted = self.inner.exclusive("train", |db| dictionary::persist(db, &dictionary));
+        if persisted.is_ok() {
+            self.inner.compression.adopt(dictionary);
+        }
+    }
+
     /// Validates and encodes a record to store, or drops it as tail sampling says.
     fn admit(&self, mut execution: StoredExecution) -> Result<Admitted> {
         validate_id(&execution.execution_id)?;
@@ -425,7 +445,8 @@ impl RedbStorage {
             return Ok(Admitted::Drop(execution.execution_id));
         }
         let max_value = self.inner.settings.max_value_size_bytes;
-        prepare(execution, max_value, &self.inner.viz_encodings).map(Admitted::Keep)
+        prepare(execution, max_value, &self.inner.viz_encodings, &self.inner.compression)
+            .map(Admitted::Keep)
     }
 
     /// Commits `op`, together with whatever other callers queued meanwhile.
@@ -715,6 +736,7 @@ impl ExecutionStorage for RedbStorage {
     fn store(&self, execution: StoredExecution) -> Result<String> {
         let id = execution.execution_id.clone();
         self.submit(WriteOp::Store(vec![self.admit(execution)?]))?;
+        self.train_dictionary();
         Ok(id)
     }
 
@@ -722,6 +744,7 @@ impl ExecutionStorage for RedbStorage {
         let ids = executions.iter().map(|e| e.execution_id.clone()).collect();
         let admitted = executions.into_iter().map(|e| self.admit(e)).collect::<Result<_>>()?;
         self.submit(WriteOp::Store(admitted))?;
+        self.train_dictionary();
         Ok(ids)
     }
 
@@ -771,12 +794,13 @@ impl ExecutionStorage for RedbStorage {
             if !sampling.is_none_or(|s| s.admit_updated(before, &mut record)) {
                 return Ok((Updated::Dropped(Box::new(record)), None));
             }
-            let prepared = prepare(record, max_value, &self.inner.viz_encodings)?;
+            let prepared =
+                prepare(record, max_value, &self.inner.viz_encodings, &self.inner.compression)?;
             let announced =
                 self.announce(|| self.effect_ahead(&prepared, now_millis()).map(|e| vec![e]));
             Ok((Updated::Kept(prepared), announced))
         };
-        self.write_planned("update", plan, |tables, updated| match updated {
+        let updated = self.write_planned("update", plan, |tables, updated| match updated {
             Updated::Missing => Ok(None),
             Updated::Dropped(record) => {
                 tables.remove(execution_id)?;
@@ -787,7 +811,9 @@ impl ExecutionStorage for RedbStorage {
                 self.enforce_limits(tables)?;
                 Ok(Some(Arc::clone(&prepared.record)))
             }
-        })
+        })?;
+        self.train_dictionary();
+        Ok(updated)
     }
 
     /// Walks one index range (see [`QUERY_SCAN_LIMIT`](crate::QUERY_SCAN_LIMIT) for the

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::compression::Compression;
+use super::dictionary::Loaded;
 use super::journal::{self, Faults, Journal, SyncHold};
 use super::store::RedbStorage;
 use super::viz_encodings::VizEncodings;
@@ -45,7 +47,7 @@ fn uncached_store() -> Result<(tempfile::TempDir, RedbStorage)> {
 fn prepared(id: &str, start_time: i64) -> Result<Prepared> {
     let mut record = record(id);
     record.start_time = start_time;
-    prepare(record, None, &VizEncodings::new(0))
+    prepare(record, None, &VizEncodings::new(0), &Compression::new(Loaded::default(), 0))
 }
 
 #[test]

@@ -98,6 +98,10 @@ pub(crate) const AUDIT_ORPHANS: TableDefinition<u128, ()> = TableDefinition::new
 /// it derive the next seq from their last chunk.
 pub(crate) const AUDIT_NEXT_SEQ: &str = "audit.next_seq";
 
+/// `dictionaries`: id → a zstd dictionary records are compressed with (see
+/// `dictionary.rs`); `meta` names the one new values use.
+pub(crate) const DICTIONARIES: TableDefinition<u64, &[u8]> = TableDefinition::new("dictionaries");
+
 /// Opens every table in `txn`, creating those that do not exist yet.
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(META)?;
@@ -113,5 +117,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(AUDIT)?;
     txn.open_table(AUDIT_BY_EXECUTION)?;
     txn.open_table(AUDIT_ORPHANS)?;
+    txn.open_table(DICTIONARIES)?;
     Ok(())
 }

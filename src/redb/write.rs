@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use redb::{Table, WriteTransaction};
 
-use super::codec::{decode, encode, encode_positional};
+use super::codec::{decode, encode};
+use super::compression::Compression;
 use super::dag_counts::DagDeltas;
 use super::journal::Effect;
 use super::minutes::MinuteDeltas;
@@ -42,6 +43,7 @@ pub(crate) fn prepare(
     mut execution: StoredExecution,
     max_value_size_bytes: Option<usize>,
     encodings: &VizEncodings,
+    compression: &Compression,
 ) -> Result<Prepared> {
     validate_id(&execution.execution_id)?;
     if let Some(max) = max_value_size_bytes {
@@ -49,7 +51,7 @@ pub(crate) fn prepare(
     }
     let what = || format!("execution {}", execution.execution_id);
     let viz = execution.dag_viz_ir.take();
-    let record_bytes = encode_positional(&what(), &execution)?;
+    let record_bytes = compression.encode(&what(), &execution)?;
     let viz_blob =
         viz.as_ref().map(|viz| encodings.encoded(viz, || encode(&what(), viz))).transpose()?;
     execution.dag_viz_ir = viz;

@@ -12,6 +12,10 @@ use execstore::{ExecutionSource, ExecutionStatus, Json, StoredExecution, StoredN
 
 /// Records kept before the oldest by start time are removed.
 pub const MAX_EXECUTIONS: usize = 6;
+
+/// Records sampled before a store trains its compression dictionary: few, so that inputs
+/// reach the training, the durable commit of the dictionary and the records it compresses.
+pub const DICTIONARY_SAMPLES: usize = 12;
 /// Longest compact JSON of a value before it is stored as `"<truncated: N bytes>"`.
 pub const MAX_VALUE_BYTES: usize = 24;
 /// Script paths records use; one is a prefix of another, so prefix scans are caught.
@@ -191,6 +195,7 @@ pub fn open_store(
         .cache_capacity(cache)
         .max_executions(Some(MAX_EXECUTIONS))
         .max_value_size_bytes(Some(MAX_VALUE_BYTES))
+        .dictionary_samples(DICTIONARY_SAMPLES)
         .open_with_backend(backend)
 }
 

@@ -1,0 +1,130 @@
+//! The compression dictionary a store trains on its first records: what it compresses,
+//! what stays as it was, and that every record reads back the same across reopens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+
+use execstore::{ExecutionStatus, ExecutionStorage, RedbStorage, StoredExecution};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde_json::json;
+use support::{execution, viz, TestResult};
+
+const EXECUTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("executions");
+const DICTIONARIES: TableDefinition<u64, &[u8]> = TableDefinition::new("dictionaries");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The first byte of a value that starts with its visualization's hash.
+const VIZ_LINKED: u8 = 3;
+/// The codec's format byte of a record compressed with a dictionary.
+const FORMAT_ARRAY_ZSTD: u8 = 6;
+
+fn record(i: usize) -> StoredExecution {
+    let mut record = execution(&format!("run-{i:03}"), i as i64, Some("etl.cst"));
+    record.inputs.insert("customer".to_owned(), json!(format!("cust-{i:05}")));
+    record.dag_viz_ir = i.is_multiple_of(3).then(viz);
+    record
+}
+
+/// The codec format byte of each record's value, by id, and the file's dictionaries.
+/// What [`inspect`] finds: format byte by id, dictionary ids, the current one.
+type Found = (BTreeMap<String, u8>, Vec<u64>, Option<u64>);
+
+fn inspect(path: &std::path::Path) -> Result<Found, Box<dyn std::error::Error>> {
+    let db = redb::Database::open(path)?;
+    let txn = db.begin_read()?;
+    let mut formats = BTreeMap::new();
+    for entry in txn.open_table(EXECUTIONS)?.iter()? {
+        let (id, value) = entry?;
+        let value = value.value();
+        let codec = match value.first() {
+            Some(&VIZ_LINKED) => value.get(33..).unwrap_or_default(),
+            _ => value,
+        };
+        formats.insert(id.value().to_owned(), codec.first().copied().unwrap_or_default());
+    }
+    let dictionaries = txn.open_table(DICTIONARIES)?;
+    let ids =
+        dictionaries.iter()?.map(|e| e.map(|(id, _)| id.value())).collect::<Result<_, _>>()?;
+    let current = txn.open_table(META)?.get("dictionary.current")?.map(|v| v.value());
+    Ok((formats, ids, current))
+}
+
+#[test]
+fn records_after_the_samples_are_compressed_with_the_files_dictionary() -> TestResult {
+    let (_dir, path) = support::temp_file()?;
+    let mut expected = BTreeMap::new();
+    {
+        let storage = RedbStorage::builder().dictionary_samples(20).open(&path)?;
+        for i in 0..20 {
+            storage.store(record(i))?;
+        }
+        storage.store_many((20..40).map(record).collect())?;
+        for i in 40..50 {
+            storage.store(record(i))?;
+        }
+        for i in (0..50).map(record) {
+            expected.insert(i.execution_id.clone(), i);
+        }
+        let updated = storage.update("run-005", &mut |r| {
+            r.status = ExecutionStatus::Failed;
+            r.inputs.insert("retry".to_owned(), json!(true));
+        })?;
+        expected.insert("run-005".to_owned(), (*updated.expect("run-005 exists")).clone());
+    }
+    let (formats, dictionaries, current) = inspect(&path)?;
+    assert_eq!(dictionaries.len(), 1, "one dictionary, trained once");
+    assert_eq!(current, dictionaries.first().copied());
+    let compressed: Vec<&String> =
+        formats.iter().filter(|(_, f)| **f == FORMAT_ARRAY_ZSTD).map(|(id, _)| id).collect();
+    assert_eq!(compressed.len(), 31, "the 30 stored after training, and run-005 updated");
+    assert!(compressed.iter().all(|id| id.as_str() >= "run-020" || id.as_str() == "run-005"));
+
+    let storage = RedbStorage::open(&path)?;
+    for (id, record) in &expected {
+        assert_eq!(storage.get(id)?.as_deref(), Some(record), "{id}");
+    }
+    assert_eq!(storage.list(100, 0)?.len(), 50);
+    assert_eq!(storage.verify()?, 50);
+    storage.store(record(50))?;
+    drop(storage);
+    let (formats, dictionaries, _) = inspect(&path)?;
+    assert_eq!(formats.get("run-050"), Some(&FORMAT_ARRAY_ZSTD), "a reopened file keeps using it");
+    assert_eq!(dictionaries.len(), 1);
+    Ok(())
+}
+
+#[test]
+fn too_few_samples_to_train_leave_records_on_lz4() -> TestResult {
+    let (_dir, path) = support::temp_file()?;
+    {
+        let storage = RedbStorage::builder().dictionary_samples(3).open(&path)?;
+        for i in 0..10 {
+            storage.store(record(i))?;
+        }
+    }
+    let (formats, dictionaries, current) = inspect(&path)?;
+    assert!(dictionaries.is_empty() && current.is_none(), "zstd cannot train on 3 records");
+    assert!(formats.values().all(|f| *f != FORMAT_ARRAY_ZSTD));
+    let storage = RedbStorage::open(&path)?;
+    for i in 0..10 {
+        assert_eq!(storage.get(&record(i).execution_id)?.as_deref(), Some(&record(i)));
+    }
+    Ok(())
+}
+
+#[test]
+fn no_samples_never_train() -> TestResult {
+    let (_dir, path) = support::temp_file()?;
+    RedbStorage::builder()
+        .dictionary_samples(0)
+        .open(&path)?
+        .store_many((0..50).map(record).collect())?;
+    let (formats, dictionaries, _) = inspect(&path)?;
+    assert!(dictionaries.is_empty());
+    assert_eq!(formats.len(), 50);
+    assert!(formats.values().all(|f| *f != FORMAT_ARRAY_ZSTD));
+    Ok(())
+}
