@@ -128,3 +128,39 @@ fn no_samples_never_train() -> TestResult {
     assert!(formats.values().all(|f| *f != FORMAT_ARRAY_ZSTD));
     Ok(())
 }
+
+/// A file that lost its dictionary fails `verify`, even while this process still holds a
+/// copy of it that lets its records decode.
+#[test]
+fn verify_finds_a_record_whose_dictionary_the_file_lacks() -> TestResult {
+    let (_dir, path) = support::temp_file()?;
+    let records: Vec<StoredExecution> = (0..40)
+        .map(|i| {
+            let mut record = record(i);
+            record.dag_name = "only-in-this-test".to_owned();
+            record
+        })
+        .collect();
+    let storage = RedbStorage::builder().dictionary_samples(20).open(&path)?;
+    storage.store_many(records)?;
+    storage.store(record(40))?;
+    assert_eq!(storage.verify()?, 41);
+    drop(storage);
+    let (_, dictionaries, _) = inspect(&path)?;
+    {
+        let db = redb::Database::open(&path)?;
+        let txn = db.begin_write()?;
+        for id in dictionaries {
+            txn.open_table(DICTIONARIES)?.remove(id)?;
+        }
+        txn.open_table(META)?.remove("dictionary.current")?;
+        txn.commit()?;
+    }
+    let err = RedbStorage::open(&path)?.verify().unwrap_err();
+    assert!(
+        matches!(&err, execstore::Error::Corrupt { key, reason }
+            if key == "executions/run-040" && reason.contains("which the file lacks")),
+        "{err:?}"
+    );
+    Ok(())
+}

@@ -13,15 +13,16 @@
 //! removed, so every value naming one is in a file holding it, loaded at open before the
 //! journal replays.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableError};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableError};
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::CParameter;
 
+use super::codec::FORMAT_ARRAY_ZSTD;
 use super::tables::{DICTIONARIES, META};
-use crate::error::{Result, StorageResultExt};
+use crate::error::{Error, Result, StorageResultExt};
 
 /// Bytes of a trained dictionary.
 pub(crate) const DICTIONARY_BYTES: usize = 16 << 10;
@@ -167,6 +168,38 @@ pub(crate) fn load(db: &Database) -> Result<Loaded> {
     let current = txn.open_table(META).during(OP)?.get(CURRENT_KEY).during(OP)?;
     let current = current.and_then(|id| all.iter().find(|d| d.id == id.value()).cloned());
     Ok(Loaded { all, current })
+}
+
+/// The dictionary a record's codec bytes (format byte first) are compressed with.
+pub(crate) fn named_by(codec_bytes: &[u8]) -> Option<u64> {
+    match codec_bytes.split_first() {
+        Some((&FORMAT_ARRAY_ZSTD, value)) => {
+            value.first_chunk::<8>().map(|id| u64::from_le_bytes(*id))
+        }
+        _ => None,
+    }
+}
+
+/// For `verify`: the ids of the file's dictionaries, after checking that the current one
+/// is among them.
+pub(crate) fn ids_in(txn: &ReadTransaction, operation: &'static str) -> Result<HashSet<u64>> {
+    let table = match txn.open_table(DICTIONARIES) {
+        Ok(table) => table,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(HashSet::new()),
+        Err(e) => return Err(e).during(operation),
+    };
+    let mut ids = HashSet::new();
+    for entry in table.iter().during(operation)? {
+        ids.insert(entry.during(operation)?.0.value());
+    }
+    let current = txn.open_table(META).during(operation)?.get(CURRENT_KEY).during(operation)?;
+    match current.map(|id| id.value()) {
+        Some(id) if !ids.contains(&id) => Err(Error::Corrupt {
+            key: format!("meta/{CURRENT_KEY}"),
+            reason: format!("names dictionary {id:016x}, which the file lacks"),
+        }),
+        _ => Ok(ids),
+    }
 }
 
 /// Commits `dictionary` durably as the one new values use; call under the write lock.

@@ -5,10 +5,11 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::dictionary;
 use super::fields::field_values;
 use super::minutes;
 use super::read::StatusCounters;
-use super::record_value::decode_value;
+use super::record_value::{self, decode_value};
 use super::scripts;
 use super::summary_value::decode_summary;
 use super::tables::{AUDIT_ORPHANS, BY_FIELD, BY_SCRIPT, BY_START, EXECUTIONS, META};
@@ -30,10 +31,12 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
     let mut per_minute: BTreeMap<i64, u64> = BTreeMap::new();
     let mut scripted = 0u64;
     let mut audited = HashSet::new();
+    let dictionaries = dictionary::ids_in(txn, OP)?;
     for entry in executions.iter().during(OP)? {
         let (id, bytes) = entry.during(OP)?;
         let id = id.value();
         audited.extend(audit_id(id));
+        check_dictionary(id, bytes.value(), &dictionaries)?;
         let (_, record) = decode_value::<StoredExecution>(id, bytes.value())?;
         let summary = ExecutionSummary::from(&record);
         check_index_entry(by_start.get((record.start_time, id)).during(OP)?, &summary, || {
@@ -79,6 +82,19 @@ pub(crate) fn verify(txn: &ReadTransaction) -> Result<u64> {
         return Err(Error::Corrupt { key: "by_start_minute".to_owned(), reason });
     }
     Ok(total)
+}
+
+/// A record compressed with a dictionary the file lacks may still decode here, with a copy
+/// another store of this process holds, but would not in a process of its own.
+fn check_dictionary(id: &str, value: &[u8], dictionaries: &HashSet<u64>) -> Result<()> {
+    let (_, codec_bytes) = record_value::split(id, value)?;
+    match dictionary::named_by(codec_bytes) {
+        Some(named) if !dictionaries.contains(&named) => Err(Error::Corrupt {
+            key: format!("executions/{id}"),
+            reason: format!("compressed with dictionary {named:016x}, which the file lacks"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn check_index_entry(
