@@ -15,6 +15,10 @@ use crate::error::Result;
 /// The default [`RedbStorageBuilder::dictionary_samples`](crate::RedbStorageBuilder::dictionary_samples).
 pub const DEFAULT_DICTIONARY_SAMPLES: usize = 1_000;
 
+/// Bytes kept of one sample: what records share is mostly near their start (field layout,
+/// names), and the bound keeps 1,000 samples of large records from holding megabytes.
+const SAMPLE_BYTES: usize = 8 << 10;
+
 /// A store's record encoder.
 #[derive(Debug)]
 pub(crate) struct Compression {
@@ -64,7 +68,7 @@ impl Compression {
     fn sample(&self, body: &[u8]) {
         let mut samples = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
         if samples.len() < self.wanted {
-            samples.push(body.to_vec());
+            samples.push(body.get(..SAMPLE_BYTES).unwrap_or(body).to_vec());
         }
     }
 
@@ -88,5 +92,57 @@ impl Compression {
     /// Compresses new records with `dictionary`, which the file now durably holds.
     pub(crate) fn adopt(&self, dictionary: Arc<Dictionary>) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(dictionary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redb::codec::{FORMAT_ARRAY, FORMAT_ARRAY_LZ4, FORMAT_ARRAY_ZSTD};
+
+    fn body(i: usize, len: usize) -> String {
+        format!(
+            "record {i:04} of dag etl, status Completed, inputs customer and amount {}",
+            "x".repeat(len)
+        )
+    }
+
+    #[test]
+    fn it_samples_then_trains_once_then_compresses_with_what_it_adopted() -> Result<()> {
+        let compression = Compression::new(Loaded::default(), 40);
+        for i in 0..39 {
+            let bytes = compression.encode("t", &body(i, i % 5))?;
+            assert!(matches!(bytes.first(), Some(&(FORMAT_ARRAY | FORMAT_ARRAY_LZ4))));
+            assert!(compression.train().is_none(), "{} samples", i + 1);
+        }
+        compression.encode("t", &body(39, 0))?;
+        let Some(dictionary) = compression.train() else { panic!("40 samples train") };
+        assert!(compression.train().is_none(), "trained once");
+        compression.encode("t", &body(40, 0))?;
+        assert!(compression.samples.lock().is_ok_and(|s| s.is_empty()), "sampling stopped");
+        compression.adopt(dictionary);
+        let bytes = compression.encode("t", &body(41, 3))?;
+        assert_eq!(bytes.first(), Some(&FORMAT_ARRAY_ZSTD));
+        let back: String = crate::redb::codec::decode(|| "t".to_owned(), &bytes)?;
+        assert_eq!(back, body(41, 3));
+        Ok(())
+    }
+
+    #[test]
+    fn a_sample_keeps_only_the_start_of_a_large_record() -> Result<()> {
+        let compression = Compression::new(Loaded::default(), 2);
+        compression.encode("t", &body(0, 100_000))?;
+        let kept = compression.samples.lock().map(|s| s.iter().map(Vec::len).collect::<Vec<_>>());
+        assert_eq!(kept.ok(), Some(vec![SAMPLE_BYTES]));
+        Ok(())
+    }
+
+    #[test]
+    fn no_samples_wanted_means_none_kept() -> Result<()> {
+        let compression = Compression::new(Loaded::default(), 0);
+        compression.encode("t", &body(0, 10))?;
+        assert!(compression.train().is_none());
+        assert!(compression.samples.lock().is_ok_and(|s| s.is_empty()));
+        Ok(())
     }
 }
