@@ -164,3 +164,36 @@ fn verify_finds_a_record_whose_dictionary_the_file_lacks() -> TestResult {
     );
     Ok(())
 }
+
+/// A file written without a dictionary (by an earlier version, or a few records per
+/// process) is sampled when opened, so its next write trains one.
+#[test]
+fn a_file_without_a_dictionary_trains_on_its_records_at_the_next_write() -> TestResult {
+    let (_dir, path) = support::temp_file()?;
+    RedbStorage::builder()
+        .dictionary_samples(0)
+        .open(&path)?
+        .store_many((0..30).map(record).collect())?;
+    for i in 30..35 {
+        // Too few records per open to train from the writes alone.
+        RedbStorage::builder().dictionary_samples(25).open(&path)?.store(record(i))?;
+        let (_, dictionaries, _) = inspect(&path)?;
+        if i == 30 {
+            assert_eq!(dictionaries.len(), 1, "trained on the 30 records the file held");
+        }
+    }
+    let (formats, dictionaries, _) = inspect(&path)?;
+    assert_eq!(dictionaries.len(), 1, "and kept");
+    let compressed: Vec<&str> = formats
+        .iter()
+        .filter(|(_, f)| **f == FORMAT_ARRAY_ZSTD)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(compressed, ["run-031", "run-032", "run-033", "run-034"]);
+    let storage = RedbStorage::open(&path)?;
+    for i in 0..35 {
+        assert_eq!(storage.get(&record(i).execution_id)?.as_deref(), Some(&record(i)));
+    }
+    assert_eq!(storage.verify()?, 35);
+    Ok(())
+}

@@ -117,9 +117,10 @@ impl RedbStorageBuilder {
         self
     }
 
-    /// How many records to sample before training the file's compression dictionary
-    /// (default [`DEFAULT_DICTIONARY_SAMPLES`]); 0 never trains one. A file that has a
-    /// dictionary keeps using it. Records compress against what they have in common: at
+    /// How many records to sample (those the file holds when opened, then those written)
+    /// before training the file's compression dictionary (default
+    /// [`DEFAULT_DICTIONARY_SAMPLES`]); 0 never trains one. A file that has a dictionary
+    /// keeps using it. Records compress against what they have in common: at
     /// 1,000 samples of the benchmark dataset, 469 bytes a record with LZ4 alone became
     /// 160. The store that takes the last sample trains once, in that write (20–40 ms).
     pub fn dictionary_samples(mut self, records: usize) -> Self {

@@ -1,16 +1,22 @@
 //! How a store encodes records: positionally, then with the file's dictionary once it has
-//! one, else LZ4. Until then it keeps the bodies of the first records it encodes as samples;
-//! with enough of them, the write that brought the last one trains the dictionary, commits
-//! it durably and only then uses it (see `dictionary.rs`).
+//! one, else LZ4. Until then it keeps the bodies of records the file holds when it is
+//! opened (so that a file upgraded from an earlier version, or written a few records per
+//! process, trains too) and of the records it encodes, as samples; with enough
+//! of them, the write that brought the last one trains the dictionary, commits it durably
+//! and only then uses it (see `dictionary.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use redb::{ReadTransaction, ReadableTable};
 use serde::Serialize;
 
 use super::codec::{positional_body, stored_positional, stored_with};
 use super::dictionary::{Dictionary, Loaded, DICTIONARY_BYTES};
-use crate::error::Result;
+use super::record_value::decode_value;
+use super::tables::EXECUTIONS;
+use crate::error::{Result, StorageResultExt};
+use crate::model::StoredExecution;
 
 /// The default [`RedbStorageBuilder::dictionary_samples`](crate::RedbStorageBuilder::dictionary_samples).
 pub const DEFAULT_DICTIONARY_SAMPLES: usize = 1_000;
@@ -70,6 +76,23 @@ impl Compression {
         if samples.len() < self.wanted {
             samples.push(body.get(..SAMPLE_BYTES).unwrap_or(body).to_vec());
         }
+    }
+
+    /// At open, while sampling: samples records the file holds (in id order, which for
+    /// random ids is a random choice) up to the number wanted.
+    pub(crate) fn seed(&self, txn: &ReadTransaction) -> Result<()> {
+        const OP: &str = "open";
+        if !self.sampling.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let have = self.samples.lock().unwrap_or_else(PoisonError::into_inner).len();
+        let executions = txn.open_table(EXECUTIONS).during(OP)?;
+        for entry in executions.iter().during(OP)?.take(self.wanted.saturating_sub(have)) {
+            let (id, value) = entry.during(OP)?;
+            let (_, record) = decode_value::<StoredExecution>(id.value(), value.value())?;
+            self.sample(&positional_body(OP, &record)?);
+        }
+        Ok(())
     }
 
     /// A dictionary trained on the samples, once they are all in; tried once per store

@@ -200,13 +200,17 @@ impl RedbStorage {
             JournalMode::Absent => None,
         };
         let background = settings.retention.needs_background().then(Arc::default);
+        let compression = Compression::new(dictionaries, settings.dictionary_samples);
+        // Best effort: a record that does not decode is `get`'s and `verify`'s to report,
+        // and should not keep the file from opening.
+        let _ = db.begin_read().during("open").and_then(|txn| compression.seed(&txn));
         let inner = Inner {
             db: Arc::new(db),
             path,
             cache: RecordCache::new(settings.cache_capacity),
             viz_cache: VizCache::new(VIZ_CACHE_SHAPES),
             viz_encodings: VizEncodings::new(VIZ_ENCODINGS_KEPT),
-            compression: Compression::new(dictionaries, settings.dictionary_samples),
+            compression,
             settings,
             writes: Writes::default(),
             commits: CommitQueue::new(),
@@ -430,10 +434,11 @@ impl RedbStorage {
     /// the last sample (20–40 ms for 1,000). A failure leaves records on LZ4; the write
     /// itself has succeeded by then, and a disk that failed this commit fails the next.
     fn train_dictionary(&self) {
-        let Some(dictionary) = self.inner.compression.train() else { return };
+        let compression = &self.inner.compression;
+        let Some(dictionary) = compression.train() else { return };
         let persisted = self.inner.exclusive("train", |db| dictionary::persist(db, &dictionary));
         if persisted.is_ok() {
-            self.inner.compression.adopt(dictionary);
+            compression.adopt(dictionary);
         }
     }
 
