@@ -197,3 +197,53 @@ fn a_file_without_a_dictionary_trains_on_its_records_at_the_next_write() -> Test
     assert_eq!(storage.verify()?, 35);
     Ok(())
 }
+
+/// Writers on several threads while one of them trains and adopts the dictionary: every
+/// record reads back, whichever encoding it got, and the file is consistent.
+#[test]
+fn concurrent_writers_across_the_training_lose_nothing() -> TestResult {
+    let (_dir, path) = support::temp_file()?;
+    let storage = RedbStorage::builder().dictionary_samples(40).open(&path)?;
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..4)
+            .map(|t| {
+                let storage = &storage;
+                scope.spawn(move || -> Result<(), execstore::Error> {
+                    for i in (0..50).map(|k| t * 50 + k) {
+                        storage.store(record(i))?;
+                        if i.is_multiple_of(5) {
+                            storage.update(&record(i).execution_id, &mut |r| {
+                                r.status = ExecutionStatus::Failed;
+                            })?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().map_err(|_| "a writer panicked")??;
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    let expected = |i: usize| {
+        let mut record = record(i);
+        if i.is_multiple_of(5) {
+            record.status = ExecutionStatus::Failed;
+        }
+        record
+    };
+    for i in 0..200 {
+        assert_eq!(storage.get(&record(i).execution_id)?.as_deref(), Some(&expected(i)));
+    }
+    assert_eq!(storage.verify()?, 200);
+    drop(storage);
+    let (formats, dictionaries, _) = inspect(&path)?;
+    assert_eq!(dictionaries.len(), 1);
+    assert!(formats.values().filter(|f| **f == FORMAT_ARRAY_ZSTD).count() > 100);
+    let storage = RedbStorage::open(&path)?;
+    for i in 0..200 {
+        assert_eq!(storage.get(&record(i).execution_id)?.as_deref(), Some(&expected(i)));
+    }
+    Ok(())
+}
