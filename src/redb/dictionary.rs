@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableError};
+use redb::{Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableError};
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::zstd_safe::CParameter;
 
@@ -155,19 +155,32 @@ pub(crate) struct Loaded {
 pub(crate) fn load(db: &Database) -> Result<Loaded> {
     const OP: &str = "open";
     let txn = db.begin_read().during(OP)?;
-    let table = match txn.open_table(DICTIONARIES) {
-        Ok(table) => table,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(Loaded::default()),
-        Err(e) => return Err(e).during(OP),
-    };
+    let Some((table, current)) = open(&txn, OP)? else { return Ok(Loaded::default()) };
     let mut all = Vec::new();
     for entry in table.iter().during(OP)? {
         let (_, bytes) = entry.during(OP)?;
         all.push(Dictionary::register(bytes.value().to_vec()));
     }
-    let current = txn.open_table(META).during(OP)?.get(CURRENT_KEY).during(OP)?;
-    let current = current.and_then(|id| all.iter().find(|d| d.id == id.value()).cloned());
+    let current = current.and_then(|id| all.iter().find(|d| d.id == id).cloned());
     Ok(Loaded { all, current })
+}
+
+/// The `dictionaries` table, read.
+type DictionaryTable = ReadOnlyTable<u64, &'static [u8]>;
+
+/// The file's `dictionaries` table and the id of its current dictionary; `None` for a
+/// file written before dictionaries.
+fn open(
+    txn: &ReadTransaction,
+    operation: &'static str,
+) -> Result<Option<(DictionaryTable, Option<u64>)>> {
+    let table = match txn.open_table(DICTIONARIES) {
+        Ok(table) => table,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e).during(operation),
+    };
+    let current = txn.open_table(META).during(operation)?.get(CURRENT_KEY).during(operation)?;
+    Ok(Some((table, current.map(|id| id.value()))))
 }
 
 /// The dictionary a record's codec bytes (format byte first) are compressed with.
@@ -183,17 +196,12 @@ pub(crate) fn named_by(codec_bytes: &[u8]) -> Option<u64> {
 /// For `verify`: the ids of the file's dictionaries, after checking that the current one
 /// is among them.
 pub(crate) fn ids_in(txn: &ReadTransaction, operation: &'static str) -> Result<HashSet<u64>> {
-    let table = match txn.open_table(DICTIONARIES) {
-        Ok(table) => table,
-        Err(TableError::TableDoesNotExist(_)) => return Ok(HashSet::new()),
-        Err(e) => return Err(e).during(operation),
-    };
+    let Some((table, current)) = open(txn, operation)? else { return Ok(HashSet::new()) };
     let mut ids = HashSet::new();
     for entry in table.iter().during(operation)? {
         ids.insert(entry.during(operation)?.0.value());
     }
-    let current = txn.open_table(META).during(operation)?.get(CURRENT_KEY).during(operation)?;
-    match current.map(|id| id.value()) {
+    match current {
         Some(id) if !ids.contains(&id) => Err(Error::Corrupt {
             key: format!("meta/{CURRENT_KEY}"),
             reason: format!("names dictionary {id:016x}, which the file lacks"),
