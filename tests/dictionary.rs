@@ -52,6 +52,13 @@ fn inspect(path: &std::path::Path) -> Result<Found, Box<dyn std::error::Error>> 
     Ok((formats, ids, current))
 }
 
+/// Records `0..n` stored by a store that never trains a dictionary.
+fn store_without_dictionary(path: &std::path::Path, n: usize) -> TestResult {
+    let storage = RedbStorage::builder().dictionary_samples(0).open(path)?;
+    storage.store_many((0..n).map(record).collect())?;
+    Ok(())
+}
+
 #[test]
 fn records_after_the_samples_are_compressed_with_the_files_dictionary() -> TestResult {
     let (_dir, path) = support::temp_file()?;
@@ -118,10 +125,7 @@ fn too_few_samples_to_train_leave_records_on_lz4() -> TestResult {
 #[test]
 fn no_samples_never_train() -> TestResult {
     let (_dir, path) = support::temp_file()?;
-    RedbStorage::builder()
-        .dictionary_samples(0)
-        .open(&path)?
-        .store_many((0..50).map(record).collect())?;
+    store_without_dictionary(&path, 50)?;
     let (formats, dictionaries, _) = inspect(&path)?;
     assert!(dictionaries.is_empty());
     assert_eq!(formats.len(), 50);
@@ -170,10 +174,7 @@ fn verify_finds_a_record_whose_dictionary_the_file_lacks() -> TestResult {
 #[test]
 fn a_file_without_a_dictionary_trains_on_its_records_at_the_next_write() -> TestResult {
     let (_dir, path) = support::temp_file()?;
-    RedbStorage::builder()
-        .dictionary_samples(0)
-        .open(&path)?
-        .store_many((0..30).map(record).collect())?;
+    store_without_dictionary(&path, 30)?;
     for i in 30..35 {
         // Too few records per open to train from the writes alone.
         RedbStorage::builder().dictionary_samples(25).open(&path)?.store(record(i))?;

@@ -2,7 +2,8 @@
 //! the value smaller, or (records, once the file has one) compressed with the file's zstd
 //! dictionary (see `dictionary.rs`).
 //!
-//! The only module that touches rmp-serde and lz4 (zstd is `dictionary.rs`'s). Two layouts of MessagePack exist:
+//! The only module that touches rmp-serde and lz4 (zstd is `dictionary.rs`'s). MessagePack
+//! comes in two layouts:
 //! - named: structs as maps keyed by field name, which tolerate added and missing fields.
 //!   Everything but records and summaries, and those of files before schema version 3.
 //! - positional: structs as arrays in field order, without the names (a record of the
@@ -53,31 +54,37 @@ pub(crate) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec
 
 /// `value` as stored bytes, in the positional layout (records and summaries only).
 pub(crate) fn encode_positional<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
-    Ok(stored_positional(&positional_body(what, value)?))
+    Ok(Positional::encode(what, value)?.stored())
 }
 
-/// `value` as positional MessagePack, without a format byte.
-pub(crate) fn positional_body<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
-    rmp_serde::to_vec(value)
-        .map_err(|e| Error::Encode { what: what.to_owned(), reason: e.to_string() })
-}
+/// A value in positional MessagePack, its format byte already in front: encoded once,
+/// then sampled, compressed or stored as it is without another copy.
+pub(crate) struct Positional(Vec<u8>);
 
-/// A positional body as stored bytes, LZ4-compressed when that is smaller.
-pub(crate) fn stored_positional(body: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(body.len() + 1);
-    bytes.push(FORMAT_ARRAY);
-    bytes.extend_from_slice(body);
-    compressed(bytes, FORMAT_ARRAY_LZ4)
-}
+impl Positional {
+    pub(crate) fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Self> {
+        let mut bytes = vec![FORMAT_ARRAY];
+        rmp_serde::encode::write(&mut bytes, value)
+            .map_err(|e| Error::Encode { what: what.to_owned(), reason: e.to_string() })?;
+        Ok(Positional(bytes))
+    }
 
-/// A positional body compressed with `dictionary` as stored bytes; `None` if that does
-/// not make it smaller.
-pub(crate) fn stored_with(dictionary: &Dictionary, body: &[u8]) -> Option<Vec<u8>> {
-    let compressed = dictionary.compress(body)?;
-    let mut bytes = Vec::with_capacity(compressed.len() + 1);
-    bytes.push(FORMAT_ARRAY_ZSTD);
-    bytes.extend_from_slice(&compressed);
-    Some(bytes)
+    /// The MessagePack, without the format byte.
+    pub(crate) fn body(&self) -> &[u8] {
+        self.0.get(1..).unwrap_or_default()
+    }
+
+    /// As stored bytes, LZ4-compressed when that is smaller.
+    pub(crate) fn stored(self) -> Vec<u8> {
+        compressed(self.0, FORMAT_ARRAY_LZ4)
+    }
+
+    /// As stored bytes compressed with `dictionary`; `None` if that gains nothing.
+    pub(crate) fn stored_with(&self, dictionary: &Dictionary) -> Option<Vec<u8>> {
+        let mut bytes = vec![FORMAT_ARRAY_ZSTD];
+        dictionary.compress_into(self.body(), &mut bytes)?;
+        Some(bytes)
+    }
 }
 
 /// `bytes` (a format byte, then MessagePack) with the body LZ4-compressed under format

@@ -1,9 +1,9 @@
 //! How a store encodes records: positionally, then with the file's dictionary once it has
-//! one, else LZ4. Until then it keeps the bodies of records the file holds when it is
-//! opened (so that a file upgraded from an earlier version, or written a few records per
-//! process, trains too) and of the records it encodes, as samples; with enough
-//! of them, the write that brought the last one trains the dictionary, commits it durably
-//! and only then uses it (see `dictionary.rs`).
+//! one, else LZ4. Until then it keeps as samples the bodies of the records its file holds
+//! when opened (so that a file upgraded from an earlier version, or written a few records
+//! per process, trains too) and of the records it encodes; with enough of them, the write
+//! that brought the last one trains the dictionary, commits it durably and only then uses
+//! it (see `dictionary.rs`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use redb::{ReadTransaction, ReadableTable};
 use serde::Serialize;
 
-use super::codec::{positional_body, stored_positional, stored_with};
+use super::codec::Positional;
 use super::dictionary::{Dictionary, Loaded, DICTIONARY_BYTES};
 use super::record_value::decode_value;
 use super::tables::EXECUTIONS;
@@ -56,15 +56,15 @@ impl Compression {
 
     /// `record` as stored bytes.
     pub(crate) fn encode<T: Serialize + ?Sized>(&self, what: &str, record: &T) -> Result<Vec<u8>> {
-        let body = positional_body(what, record)?;
+        let value = Positional::encode(what, record)?;
         if let Some(dictionary) = self.current() {
-            if let Some(bytes) = stored_with(&dictionary, &body) {
+            if let Some(bytes) = value.stored_with(&dictionary) {
                 return Ok(bytes);
             }
         } else if self.sampling.load(Ordering::Relaxed) {
-            self.sample(&body);
+            self.sample(value.body());
         }
-        Ok(stored_positional(&body))
+        Ok(value.stored())
     }
 
     fn current(&self) -> Option<Arc<Dictionary>> {
@@ -90,7 +90,7 @@ impl Compression {
         for entry in executions.iter().during(OP)?.take(self.wanted.saturating_sub(have)) {
             let (id, value) = entry.during(OP)?;
             let (_, record) = decode_value::<StoredExecution>(id.value(), value.value())?;
-            self.sample(&positional_body(OP, &record)?);
+            self.sample(Positional::encode(OP, &record)?.body());
         }
         Ok(())
     }

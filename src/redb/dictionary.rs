@@ -82,8 +82,9 @@ impl Dictionary {
         &self.bytes
     }
 
-    /// `body` compressed, after its header; `None` if zstd fails or gains nothing.
-    pub(crate) fn compress(&self, body: &[u8]) -> Option<Vec<u8>> {
+    /// Appends `body` compressed, after its header, to `out`; `None` (and `out` as it
+    /// was) if zstd fails or gains nothing.
+    pub(crate) fn compress_into(&self, body: &[u8], out: &mut Vec<u8>) -> Option<()> {
         let size = u32::try_from(body.len()).ok()?;
         let mut compressor = match pop(&self.compressors) {
             Some(compressor) => compressor,
@@ -95,11 +96,11 @@ impl Dictionary {
         if body.len() > frame.len().saturating_mul(MAX_RATIO) {
             return None;
         }
-        let mut value = Vec::with_capacity(HEADER_BYTES + frame.len() + 1);
-        value.extend_from_slice(&self.id.to_le_bytes());
-        value.extend_from_slice(&size.to_le_bytes());
-        value.extend_from_slice(&frame);
-        Some(value)
+        out.reserve(HEADER_BYTES + frame.len());
+        out.extend_from_slice(&self.id.to_le_bytes());
+        out.extend_from_slice(&size.to_le_bytes());
+        out.extend_from_slice(&frame);
+        Some(())
     }
 
     fn new_compressor(&self) -> std::io::Result<Compressor<'static>> {
@@ -261,6 +262,11 @@ mod tests {
             .collect()
     }
 
+    fn compressed(dictionary: &Dictionary, body: &[u8]) -> Option<Vec<u8>> {
+        let mut value = Vec::new();
+        dictionary.compress_into(body, &mut value).map(|()| value)
+    }
+
     fn trained(n: usize) -> Arc<Dictionary> {
         let bytes = zstd::dict::from_samples(&samples(n), DICTIONARY_BYTES);
         Dictionary::register(bytes.unwrap_or_default())
@@ -270,7 +276,7 @@ mod tests {
     fn a_body_round_trips_smaller_than_alone() {
         let dictionary = trained(1_000);
         let body = samples(1_001).pop().unwrap_or_default();
-        let Some(value) = dictionary.compress(&body) else { panic!("no gain on {body:?}") };
+        let Some(value) = compressed(&dictionary, &body) else { panic!("no gain on {body:?}") };
         assert!(value.len() * 2 < body.len(), "{} of {} bytes", value.len(), body.len());
         assert_eq!(inflate(&value), Ok(body));
     }
@@ -288,7 +294,7 @@ mod tests {
         // A sample count no other test uses: its dictionary is this test's alone.
         let dictionary = trained(300);
         let body = samples(1).pop().unwrap_or_default();
-        let Some(value) = dictionary.compress(&body) else { panic!("no gain") };
+        let Some(value) = compressed(&dictionary, &body) else { panic!("no gain") };
         assert_eq!(inflate(&value).as_ref(), Ok(&body));
         drop(dictionary);
         assert!(inflate(&value).is_err_and(|why| why.contains("which this file lacks")));
@@ -298,7 +304,7 @@ mod tests {
     fn bad_values_are_errors_never_a_panic() {
         let dictionary = trained(1_000);
         let body = samples(1).pop().unwrap_or_default();
-        let Some(good) = dictionary.compress(&body) else { panic!("no gain") };
+        let Some(good) = compressed(&dictionary, &body) else { panic!("no gain") };
         let mut unknown = good.clone();
         if let Some(byte) = unknown.first_mut() {
             *byte ^= 0xff;
