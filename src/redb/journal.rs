@@ -84,7 +84,7 @@ pub(crate) struct Faults {
     pub(crate) syncs: bool,
 }
 
-/// A one-time stop in [`Journal::settle`]: tells `entered` it waits for a sync, then
+/// A one-time stop in [`Journal::sync`]: tells `entered` it waits for a sync, then
 /// waits for `release`.
 #[cfg(test)]
 #[derive(Debug)]
@@ -158,8 +158,8 @@ impl Journal {
     }
 
     /// Writes an entry after the last one and, when it holds [`OVERLAP_FROM`] effects or
-    /// more, starts syncing it on the sync thread; [`settle`](Self::settle) then waits for
-    /// that sync (or syncs) and keeps or erases the entry.
+    /// more, starts syncing it on the sync thread; [`sync`](Self::sync) then waits for
+    /// that sync (or syncs), and [`settle`](Self::settle) keeps or erases the entry.
     pub(crate) fn begin_append(&mut self, seq: u64, effects: &[Effect]) -> Result<Pending> {
         let entry = frame(seq, effects)?;
         self.reserve(entry.len() as u64)?;
@@ -177,11 +177,16 @@ impl Journal {
         Ok(Pending { len: entry.len() as u64 })
     }
 
-    /// Waits for the sync of `pending`. If the transaction it journals `committed`, the
-    /// entry becomes part of the journal once on the disk; if not, it is overwritten with
-    /// zeros (which end the journal) so that no open replays a write that failed.
-    pub(crate) fn settle(&mut self, pending: Pending, committed: bool) -> Result<()> {
-        let synced = self.wait_for_sync();
+    /// Settles `pending` once its sync ([`sync`](Self::sync)) has ended with `synced`. If
+    /// the transaction it journals `committed`, the entry becomes part of the journal; if
+    /// not, it is overwritten with zeros (which end the journal) so that no open replays a
+    /// write that failed.
+    pub(crate) fn settle(
+        &mut self,
+        pending: Pending,
+        committed: bool,
+        synced: Result<()>,
+    ) -> Result<()> {
         if committed {
             synced?;
             self.len += pending.len;
@@ -202,7 +207,10 @@ impl Journal {
         self.file.write_all(bytes).map_err(io)
     }
 
-    fn wait_for_sync(&mut self) -> Result<()> {
+    /// Waits for the sync [`begin_append`](Self::begin_append) started, or syncs everything
+    /// written so far here and now; a writer that syncs this way settles its entry with
+    /// [`settle`](Self::settle).
+    pub(crate) fn sync(&mut self) -> Result<()> {
         #[cfg(test)]
         if let Some(hold) = self.hold.take() {
             // Either side gone just ends the hold.
@@ -435,7 +443,12 @@ mod tests {
     impl Journal {
         fn append(&mut self, seq: u64, effects: &[Effect]) -> Result<()> {
             let pending = self.begin_append(seq, effects)?;
-            self.settle(pending, true)
+            self.settle_now(pending, true)
+        }
+
+        fn settle_now(&mut self, pending: Pending, committed: bool) -> Result<()> {
+            let synced = self.sync();
+            self.settle(pending, committed, synced)
         }
     }
 
@@ -446,13 +459,13 @@ mod tests {
         let one = vec![Effect::Clear; OVERLAP_FROM - 1];
         let pending = journal.begin_append(1, &one)?;
         assert!(journal.syncer.is_none(), "a small entry is synced in place");
-        journal.settle(pending, true)?;
+        journal.settle_now(pending, true)?;
         let pending = journal.begin_append(2, &vec![Effect::Clear; OVERLAP_FROM])?;
         assert!(journal.syncer.as_ref().is_some_and(|s| s.in_flight()), "handed over");
-        journal.settle(pending, true)?;
+        journal.settle_now(pending, true)?;
         let pending = journal.begin_append(3, &one)?;
         assert!(journal.syncer.as_ref().is_some_and(|s| !s.in_flight()), "in place again");
-        journal.settle(pending, true)?;
+        journal.settle_now(pending, true)?;
         let (_, entries) = Journal::open(dir.path().join("j"))?;
         assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
         Ok(())
@@ -466,7 +479,7 @@ mod tests {
             let (mut journal, _) = Journal::open(path.clone())?;
             journal.append(1, &effects())?;
             let failed = journal.begin_append(2, &effects())?;
-            journal.settle(failed, false)?;
+            journal.settle_now(failed, false)?;
             let (_, entries) = Journal::open(path.clone())?;
             assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
             journal.append(3, &[Effect::Clear])?;

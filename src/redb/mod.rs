@@ -1,5 +1,6 @@
 //! `RedbStorage`: execution history in one redb file.
 
+mod applier;
 mod audit_retention;
 mod background;
 mod builder;

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase};
 
+use super::applier::{self, Applier, Job};
 use super::background::{Keeper, Wake};
 use super::builder::{Durability, RedbStorageBuilder};
 use super::cache::RecordCache;
 use super::compression::Compression;
 use super::dictionary;
 use super::group::CommitQueue;
-use super::journal::{self, Effect, Entry, Journal, Pending};
+use super::journal::{self, Effect, Entry, Journal, Pending, OVERLAP_FROM};
 use super::read;
 use super::unpublished::{Unpublished, Writes};
 use super::viz_cache::{VizCache, VIZ_CACHE_SHAPES};
@@ -49,7 +50,7 @@ pub(super) struct Inner {
     compression: Compression,
     /// Serializes our write transactions with their cache updates (see `cache.rs`), and
     /// holds the transaction journaled writes leave open (see `unpublished.rs`).
-    writes: Writes,
+    writes: Arc<Writes>,
     /// Stores and deletes from concurrent callers, committed together.
     commits: CommitQueue<WriteOp, Outcome>,
     /// Present when writes are made durable through the journal (see `journal.rs`).
@@ -76,6 +77,8 @@ struct JournalState {
     /// Set when an append failed: the database then holds a commit the journal does not,
     /// so later writes are refused until the file is opened again.
     broken: bool,
+    /// Applies one-record writes while their writer syncs; made by the first.
+    applier: Option<Applier>,
 }
 
 /// A write that can join a group commit: its data is owned, so the leader can apply it.
@@ -91,12 +94,23 @@ enum Admitted {
     Drop(String),
 }
 
-/// What an update's closure made of a record, before it is written.
+/// What an update's closure made of a record, when it is not simply written.
 enum Updated {
     Missing,
     /// Completed, and tail sampling drops it.
     Dropped(Box<StoredExecution>),
-    Kept(Prepared),
+}
+
+/// What a write's plan decided: run its own step in the transaction, or just put records
+/// and return `out` (see [`RedbStorage::write_steps`]).
+pub(super) enum Planned<P, T> {
+    Run(P),
+    Put {
+        records: Vec<Prepared>,
+        out: T,
+        /// When the plan was made: the write's retention applies as of then.
+        now: i64,
+    },
 }
 
 /// What a [`WriteOp`] reports back.
@@ -126,6 +140,23 @@ impl WriteOp {
                 Ok(Outcome::Stored)
             }
             WriteOp::Delete(id) => tables.remove(id).map(Outcome::Deleted),
+        }
+    }
+
+    /// A store of records all kept just puts them; anything else runs [`apply`](Self::apply).
+    fn into_planned(self, now: i64) -> Planned<WriteOp, Outcome> {
+        match self {
+            WriteOp::Store(records) if records.iter().all(|r| matches!(r, Admitted::Keep(_))) => {
+                let records = records
+                    .into_iter()
+                    .filter_map(|record| match record {
+                        Admitted::Keep(prepared) => Some(prepared),
+                        Admitted::Drop(_) => None,
+                    })
+                    .collect();
+                Planned::Put { records, out: Outcome::Stored, now }
+            }
+            other => Planned::Run(other),
         }
     }
 
@@ -212,7 +243,7 @@ impl RedbStorage {
             viz_encodings: VizEncodings::new(VIZ_ENCODINGS_KEPT),
             compression,
             settings,
-            writes: Writes::default(),
+            writes: Arc::default(),
             commits: CommitQueue::new(),
             journal,
             background,
@@ -304,6 +335,19 @@ impl RedbStorage {
         plan: impl FnOnce(&mut Unpublished) -> Result<(P, Option<Vec<Effect>>)>,
         apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
     ) -> Result<T> {
+        let plan = |slot: &mut Unpublished| plan(slot).map(|(p, a)| (Planned::Run(p), a));
+        self.write_steps(operation, plan, apply)
+    }
+
+    /// [`write_planned`](Self::write_planned) whose plan may also decide that the write
+    /// just puts records ([`Planned::Put`]): a journaled one that announced its effects then
+    /// hands them to the applier and syncs meanwhile (see `applier.rs`).
+    fn write_steps<P, T>(
+        &self,
+        operation: &'static str,
+        plan: impl FnOnce(&mut Unpublished) -> Result<(Planned<P, T>, Option<Vec<Effect>>)>,
+        apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
+    ) -> Result<T> {
         // The journal's lock first: a journaled write lets go of the write lock while its
         // sync runs (see below), and keeps the journal's until it is done.
         let mut journal = self.inner.journal.as_ref().map(lock_journal);
@@ -320,14 +364,26 @@ impl RedbStorage {
             }
             _ => None,
         };
-        let (txn, out, mut changes) =
-            match self.transact(&mut slot, operation, seq, |t| apply(t, planned)) {
-                Ok(done) => done,
-                Err(e) => {
-                    let erased = erase_early(journal.as_deref_mut(), seq, early);
-                    return Err(self.restore(&mut slot, erased.err().unwrap_or(e)));
-                }
-            };
+        let (planned, early) = match (planned, early, journal.as_deref_mut(), seq) {
+            (
+                Planned::Put { records, out, now },
+                Some((pending, announced)),
+                Some(state),
+                Some(seq),
+            ) if records.len() < OVERLAP_FROM => {
+                let job = Job { operation, seq, records, announced, now };
+                return self.put_while_syncing(state, slot, job, pending, out);
+            }
+            (planned, early, _, _) => (planned, early),
+        };
+        let body = |tables: &mut Tables<'_>| self.run_planned(tables, planned, apply);
+        let (txn, out, mut changes) = match self.transact(&mut slot, operation, seq, body) {
+            Ok(done) => done,
+            Err(e) => {
+                let erased = erase_early(journal.as_deref_mut(), seq, early);
+                return Err(self.restore(&mut slot, erased.err().unwrap_or(e)));
+            }
+        };
         let early = match early {
             Some((pending, effects)) if changes.any && effects == changes.effects => Some(pending),
             other => match erase_early(journal.as_deref_mut(), seq, other) {
@@ -364,10 +420,69 @@ impl RedbStorage {
         state.settle(seq, pending, true)?;
         published?;
         self.inner.cache.apply(&changes.written, &changes.removed);
+        self.checkpoint_if_full(state).map(|()| out)
+    }
+
+    /// A write's planned step, in its transaction.
+    fn run_planned<P, T>(
+        &self,
+        tables: &mut Tables<'_>,
+        planned: Planned<P, T>,
+        apply: impl FnOnce(&mut Tables<'_>, P) -> Result<T>,
+    ) -> Result<T> {
+        match planned {
+            Planned::Run(planned) => apply(tables, planned),
+            Planned::Put { records, out, now } => {
+                records.iter().try_for_each(|record| tables.put(record))?;
+                self.enforce_limits(tables, now)?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// The end of a journaled write of one record whose entry (`pending`, numbered
+    /// `job.seq`) is written: the applier puts the record while this thread syncs the
+    /// entry. The entry is kept if both succeed and erased if the put failed.
+    fn put_while_syncing<T>(
+        &self,
+        state: &mut JournalState,
+        slot: MutexGuard<'_, Unpublished>,
+        job: Job,
+        pending: Pending,
+        out: T,
+    ) -> Result<T> {
+        let seq = job.seq;
+        drop(slot);
+        let applier = state.applier.get_or_insert_with(|| Applier::new(self.inner.apply_context()));
+        applier.begin(job);
+        let synced = state.journal.sync();
+        let applied = match applier.finish() {
+            Ok(Ok(applied)) => applied,
+            Ok(Err(e)) => {
+                state.settle_synced(seq, Some(pending), false, synced)?;
+                return Err(e);
+            }
+            Err(applier::Stopped) => {
+                // What the open transaction holds is unknown: refuse everything until the
+                // file is opened again, which replays the journal, this entry included.
+                let stopped = Error::Worker("the applier thread stopped".to_owned());
+                let stopped = self.inner.writes.lose(&mut self.lock_writes(), stopped);
+                state.settle_synced(seq, Some(pending), true, synced)?;
+                return Err(stopped);
+            }
+        };
+        state.settle_synced(seq, Some(pending), true, synced)?;
+        applied.published?;
+        self.inner.cache.apply(&applied.written, &applied.removed);
+        self.checkpoint_if_full(state).map(|()| out)
+    }
+
+    /// A checkpoint once the journal has passed its bound.
+    fn checkpoint_if_full(&self, state: &mut JournalState) -> Result<()> {
         if state.journal.len() > self.inner.settings.checkpoint_bytes {
             self.inner.checkpoint(&mut self.lock_writes(), Some(state))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// After a write failed inside the open transaction `txn`: drops it (redb begins no
@@ -381,7 +496,7 @@ impl RedbStorage {
 
     /// [`abandon`](Self::abandon) for a write whose transaction is already gone.
     fn restore(&self, slot: &mut Unpublished, error: Error) -> Error {
-        self.inner.writes.restore(&self.inner.db, slot).err().unwrap_or(error)
+        self.inner.writes.restore_after(&self.inner.db, slot, error)
     }
 
     /// Begins a write transaction (or continues the open one) and runs `body` on its
@@ -393,13 +508,7 @@ impl RedbStorage {
         seq: Option<u64>,
         body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
     ) -> Result<(redb::WriteTransaction, T, Changes)> {
-        let txn = slot.begin(&self.inner.db, self.redb_durability(), operation)?;
-        let (out, changes) = {
-            let mut tables = Tables::open(&txn, operation, seq)?;
-            let out = body(&mut tables)?;
-            (out, tables.finish()?)
-        };
-        Ok((txn, out, changes))
+        slot.transact(&self.inner.db, self.redb_durability(), operation, seq, body)
     }
 
     /// Runs `body` in one write transaction outside the execution tables (audit retention),
@@ -462,8 +571,8 @@ impl RedbStorage {
     /// One transaction for the whole group; if any operation in it fails, each operation
     /// is retried in its own transaction so every caller gets its own result.
     fn commit_group(&self, ops: Vec<WriteOp>) -> Vec<Result<Outcome>> {
-        if let [op] = ops.as_slice() {
-            return vec![self.commit_one(op)];
+        if ops.len() == 1 {
+            return ops.into_iter().map(|op| self.commit_one(op)).collect();
         }
         let announced = self.announce(|| {
             let now = now_millis();
@@ -476,27 +585,27 @@ impl RedbStorage {
             |_| Ok(((), announced)),
             |tables, ()| {
                 let outcomes = ops.iter().map(|op| op.apply(tables)).collect::<Result<Vec<_>>>()?;
-                self.enforce_limits(tables)?;
+                self.enforce_limits(tables, now_millis())?;
                 Ok(outcomes)
             },
         );
         match together {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-            Err(_) => ops.iter().map(|op| self.commit_one(op)).collect(),
+            Err(_) => ops.into_iter().map(|op| self.commit_one(op)).collect(),
         }
     }
 
-    fn commit_one(&self, op: &WriteOp) -> Result<Outcome> {
-        let announced = self.announce(|| {
-            let now = now_millis();
-            op.effects(|prepared| self.effect_ahead(prepared, now))
-        });
-        self.write_planned(
-            op.name(),
-            |_| Ok(((), announced)),
-            |tables, ()| {
+    fn commit_one(&self, op: WriteOp) -> Result<Outcome> {
+        let now = now_millis();
+        let announced = self.announce(|| op.effects(|prepared| self.effect_ahead(prepared, now)));
+        let name = op.name();
+        let planned = op.into_planned(now);
+        self.write_steps(
+            name,
+            |_| Ok((planned, announced)),
+            |tables, op: WriteOp| {
                 let outcome = op.apply(tables)?;
-                self.enforce_limits(tables)?;
+                self.enforce_limits(tables, now)?;
                 Ok(outcome)
             },
         )
@@ -536,8 +645,8 @@ impl RedbStorage {
     /// Retention after a write: the count limits exactly and the age of what it wrote,
     /// without a batch bound (a write exceeds a limit by the few records it added); the
     /// retention thread is told there may be more to do.
-    fn enforce_limits(&self, tables: &mut Tables<'_>) -> Result<()> {
-        tables.enforce_on_write(&self.inner.settings.retention, now_millis())?;
+    fn enforce_limits(&self, tables: &mut Tables<'_>, now: i64) -> Result<()> {
+        tables.enforce_on_write(&self.inner.settings.retention, now)?;
         if let Some(wake) = &self.inner.background {
             wake.poke();
         }
@@ -595,6 +704,16 @@ impl RedbStorage {
 }
 
 impl Inner {
+    /// What the applier needs of this store.
+    fn apply_context(&self) -> applier::Context {
+        applier::Context {
+            db: Arc::clone(&self.db),
+            writes: Arc::clone(&self.writes),
+            retention: self.settings.retention.clone(),
+            background: self.background.clone(),
+        }
+    }
+
     /// See [`RedbStorage::exclusive`].
     fn exclusive<T>(
         &self,
@@ -624,7 +743,7 @@ impl Drop for Inner {
         // fail, the journal stays and the next open replays it.
         if let Some(journal) = self.journal.take() {
             let state = journal.into_inner().unwrap_or_else(PoisonError::into_inner);
-            let mut slot = std::mem::take(self.writes.get_mut());
+            let mut slot = std::mem::take(&mut *self.writes.lock());
             if state.broken {
                 // The next open replays the journal instead of trusting what is open.
                 slot.discard();
@@ -662,8 +781,24 @@ impl JournalState {
     /// the numbering advances; an uncommitted one is erased. Either failing leaves the
     /// database and the journal disagreeing, so later writes are refused.
     fn settle(&mut self, seq: u64, pending: Option<Pending>, committed: bool) -> Result<()> {
+        let synced = match pending {
+            Some(_) => self.journal.sync(),
+            None => Ok(()),
+        };
+        self.settle_synced(seq, pending, committed, synced)
+    }
+
+    /// [`settle`](Self::settle) for an entry whose sync has ended with `synced`.
+    fn settle_synced(
+        &mut self,
+        seq: u64,
+        pending: Option<Pending>,
+        committed: bool,
+        synced: Result<()>,
+    ) -> Result<()> {
         if let Some(pending) = pending {
-            self.journal.settle(pending, committed).inspect_err(|_| self.broken = true)?;
+            let settled = self.journal.settle(pending, committed, synced);
+            settled.inspect_err(|_| self.broken = true)?;
         }
         if committed {
             self.next_seq = seq + 1;
@@ -722,7 +857,7 @@ fn recover(db: &Database, path: &Path) -> Result<JournalState> {
     }
     txn.commit().during("recover")?;
     journal.reset()?;
-    Ok(JournalState { journal, next_seq: last + 1, broken: false })
+    Ok(JournalState { journal, next_seq: last + 1, broken: false, applier: None })
 }
 
 /// Rewrites the file to release free space; whether anything was reclaimed.
@@ -791,30 +926,26 @@ impl ExecutionStorage for RedbStorage {
         let sampling = self.inner.settings.tail_sampling;
         let plan = |slot: &mut Unpublished| {
             let Some(mut record) = self.committed(slot, execution_id, "update")? else {
-                return Ok((Updated::Missing, None));
+                return Ok((Planned::Run(Updated::Missing), None));
             };
             let before = record.status;
             f(&mut record);
             check_id_unchanged(execution_id, &record)?;
             if !sampling.is_none_or(|s| s.admit_updated(before, &mut record)) {
-                return Ok((Updated::Dropped(Box::new(record)), None));
+                return Ok((Planned::Run(Updated::Dropped(Box::new(record))), None));
             }
             let prepared =
                 prepare(record, max_value, &self.inner.viz_encodings, &self.inner.compression)?;
-            let announced =
-                self.announce(|| self.effect_ahead(&prepared, now_millis()).map(|e| vec![e]));
-            Ok((Updated::Kept(prepared), announced))
+            let now = now_millis();
+            let announced = self.announce(|| self.effect_ahead(&prepared, now).map(|e| vec![e]));
+            let out = Some(Arc::clone(&prepared.record));
+            Ok((Planned::Put { records: vec![prepared], out, now }, announced))
         };
-        let updated = self.write_planned("update", plan, |tables, updated| match updated {
+        let updated = self.write_steps("update", plan, |tables, updated| match updated {
             Updated::Missing => Ok(None),
             Updated::Dropped(record) => {
                 tables.remove(execution_id)?;
                 Ok(Some(Arc::from(record)))
-            }
-            Updated::Kept(prepared) => {
-                tables.put(&prepared)?;
-                self.enforce_limits(tables)?;
-                Ok(Some(Arc::clone(&prepared.record)))
             }
         })?;
         self.train_dictionary();

@@ -8,6 +8,7 @@ use super::compression::Compression;
 use super::dictionary::Loaded;
 use super::journal::{self, Faults, Journal, SyncHold};
 use super::store::RedbStorage;
+use super::tables::EXECUTIONS;
 use super::viz_encodings::VizEncodings;
 use super::write::{prepare, Prepared};
 use crate::error::{Error, Result};
@@ -213,15 +214,52 @@ fn a_reader_does_not_wait_for_the_sync_of_a_write() -> Result<()> {
     let writer = std::thread::spawn(move || writing.store(record("second")));
     let stuck = |_| Error::Worker("the writer never reached its sync".to_owned());
     writer_waits.recv_timeout(Duration::from_secs(60)).map_err(stuck)?;
-    // Both writes are in the open transaction, which the reader must publish.
+    // The applier puts the second record in the open transaction while its writer syncs;
+    // a reader publishes what that transaction holds, so it sees both without waiting for
+    // the sync (it may first come in before the applier).
     let reading = storage.clone();
-    let seen = on_another_thread("a reader during a sync", Duration::from_secs(30), move || {
-        reading.stats().map(|s| s.total_executions)
+    let seen = on_another_thread("a reader during a sync", Duration::from_secs(30), move || loop {
+        match reading.stats().map(|s| s.total_executions) {
+            Ok(1) => std::thread::yield_now(),
+            other => return other,
+        }
     });
     let _ = release.send(());
     let written = writer.join().map_err(|_| Error::Worker("the writer panicked".to_owned()))?;
     assert!(matches!(seen, Ok(Ok(2))), "the reader waited for the sync or failed: {seen:?}");
     written?;
     assert_eq!(storage.verify()?, 2);
+    Ok(())
+}
+
+#[test]
+fn a_record_the_applier_cannot_put_is_an_error_and_its_entry_is_erased() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let path = dir.path().join("s.redb");
+    {
+        let storage = RedbStorage::builder().cache_capacity(0).open(&path)?;
+        storage.store(record("damaged"))?;
+        storage.write_raw("test", |txn| {
+            let mut executions =
+                txn.open_table(EXECUTIONS).map_err(|e| Error::Worker(e.to_string()))?;
+            executions
+                .insert("damaged", b"\xffnot a value".as_slice())
+                .map_err(|e| Error::Worker(e.to_string()))?;
+            Ok(())
+        })?;
+        storage.store(record("kept"))?;
+        // Announced ahead and handed to the applier, whose put cannot read the old value.
+        let failed = storage.store(record("damaged"));
+        assert!(matches!(failed, Err(Error::Corrupt { .. })), "{failed:?}");
+        let (_, entries) = Journal::open(journal::path_for(&path))?;
+        let puts: Vec<usize> = entries.iter().map(|entry| entry.effects.len()).collect();
+        assert_eq!(puts, [1, 1], "the entries of `damaged` and `kept`; the failed one is erased");
+        assert!(storage.get("kept")?.is_some(), "the write before the failed one survives it");
+        storage.store(record("after"))?;
+        assert!(storage.get("after")?.is_some());
+    }
+    let reopened = RedbStorage::open(&path)?;
+    assert!(reopened.get("kept")?.is_some() && reopened.get("after")?.is_some());
+    assert!(matches!(reopened.get("damaged"), Err(Error::Corrupt { .. })), "still the old value");
     Ok(())
 }

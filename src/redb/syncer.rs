@@ -64,16 +64,23 @@ impl Syncer {
         }
     }
 
-    /// The thread's answer, polled for a while and then slept for; `None` if it is gone.
+    /// The thread's answer; `None` if it is gone.
     fn result(&self) -> Option<io::Result<()>> {
-        let until = Instant::now() + POLL;
-        loop {
-            match self.results.try_recv() {
-                Ok(result) => return Some(result),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) if Instant::now() < until => std::hint::spin_loop(),
-                Err(TryRecvError::Empty) => return self.results.recv().ok(),
-            }
+        poll_then_wait(&self.results)
+    }
+}
+
+/// A message from `results`, polled for a while and then slept for; `None` if the sender
+/// is gone. A sync (or other work) that ends within [`POLL`] is seen at once, not after
+/// the wake-up of a sleeping thread.
+pub(crate) fn poll_then_wait<T>(results: &Receiver<T>) -> Option<T> {
+    let until = Instant::now() + POLL;
+    loop {
+        match results.try_recv() {
+            Ok(result) => return Some(result),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if Instant::now() < until => std::hint::spin_loop(),
+            Err(TryRecvError::Empty) => return results.recv().ok(),
         }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use redb::{Database, Durability, WriteTransaction};
 
 use super::journal::Effect;
-use super::write::Tables;
+use super::write::{Changes, Tables};
 use crate::error::{Error, Result, StorageResultExt};
 
 /// Published once the open transaction holds this many effects: bounds the memory the
@@ -61,11 +61,6 @@ impl Writes {
         // Every field is updated after the fallible step it records, so a poisoned lock
         // still guards consistent data.
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The lock's contents, for a handle being dropped.
-    pub(crate) fn get_mut(&mut self) -> &mut Unpublished {
-        self.slot.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether a reader must publish before it begins its transaction.
@@ -144,6 +139,23 @@ impl Writes {
         self.published(slot, replayed)
     }
 
+    /// [`restore`](Self::restore) after a write failed with `error`; returns the error to
+    /// report, the restore's if it failed too (it is the more serious one).
+    pub(crate) fn restore_after(
+        &self,
+        db: &Database,
+        slot: &mut Unpublished,
+        error: Error,
+    ) -> Error {
+        self.restore(db, slot).err().unwrap_or(error)
+    }
+
+    /// Gives up on the open transaction: what it held is in the journal only, so every
+    /// later read and write is refused until the file is opened again.
+    pub(crate) fn lose(&self, slot: &mut Unpublished, error: Error) -> Error {
+        slot.lose(error)
+    }
+
     /// Records how committing what `slot` held ended: nothing is left to publish, or the
     /// writes are lost (see [`publish`](Self::publish)).
     fn published(&self, slot: &mut Unpublished, committed: Result<()>) -> Result<()> {
@@ -173,6 +185,25 @@ impl Unpublished {
         let mut txn = db.begin_write().during(operation)?;
         txn.set_durability(durability).during(operation)?;
         Ok(txn)
+    }
+
+    /// Begins a write transaction (or continues the open one) and runs `body` on its
+    /// tables; the transaction is left for the caller to commit, keep open or abort.
+    pub(crate) fn transact<T>(
+        &mut self,
+        db: &Database,
+        durability: Durability,
+        operation: &'static str,
+        seq: Option<u64>,
+        body: impl FnOnce(&mut Tables<'_>) -> Result<T>,
+    ) -> Result<(WriteTransaction, T, Changes)> {
+        let txn = self.begin(db, durability, operation)?;
+        let (out, changes) = {
+            let mut tables = Tables::open(&txn, operation, seq)?;
+            let out = body(&mut tables)?;
+            (out, tables.finish()?)
+        };
+        Ok((txn, out, changes))
     }
 
     /// The open transaction, for a writer to read what it holds; refused once writes were
