@@ -3,10 +3,11 @@
 //! A durable redb commit rewrites every B-tree page on the paths it touched and syncs them
 //! all; at 100,000 records that costs several fsync latencies. Instead, each write commits
 //! to redb without syncing and appends what it changed (its *effects*) to this file, then
-//! syncs only the append (for entries of several records on a second thread, while the
-//! writer goes on; see [`OVERLAP_FROM`]): stores and updates,
-//! whose effects are known beforehand, append before their transaction begins; other writes
-//! before their commit. A checkpoint (a durable redb commit, then emptying the journal)
+//! syncs only the append: stores and updates, whose effects are known beforehand, append
+//! before their transaction begins, other writes before their commit. An entry of several
+//! records is synced on a second thread while the writer changes the B-trees; for one
+//! record it is the other way round, the applier thread changes them while the writer
+//! syncs (see [`OVERLAP_FROM`] and `applier.rs`). A checkpoint (a durable redb commit, then emptying the journal)
 //! runs when the journal grows past the builder's `checkpoint_bytes`, on `sync`, and when
 //! the last handle closes. On open,
 //! the entries newer than the checkpoint recorded in redb (`meta["journal.seq"]`) are
@@ -28,12 +29,13 @@ use crate::error::{Error, Result};
 const HEADER: &[u8; 8] = b"EXSJRNL1";
 
 /// Entries of at least this many effects are synced on the sync thread while the writer
-/// applies them to redb; smaller ones are synced by the writer once it has. Handing a sync
-/// over costs two thread wake-ups, measured at 16–37 µs each on the 2-core VMs here, while
-/// the B-tree work it overlaps is 35–80 µs per record: for a single record the hand-over
-/// cost more than it saved (median store 277–295 µs through the thread against 219–233 µs
-/// synced in place, update 223–235 against 200–208, in the same process), for two or more
-/// the overlap wins.
+/// applies them to redb; smaller ones are synced by the writer itself, while the applier
+/// thread applies them when their effects were announced (see `applier.rs`). Handing a
+/// sync over costs two thread wake-ups on the write's path, measured at 16–37 µs each on
+/// the 2-core VMs here, while the B-tree work it overlaps is 35–80 µs per record: for a
+/// single record the hand-over cost more than it saved (median store 277–295 µs through
+/// the thread against 219–233 µs synced in place after the B-tree work, update 223–235
+/// against 200–208, in the same process), for two or more the overlap wins.
 pub(crate) const OVERLAP_FROM: usize = 2;
 
 /// The file grows by zero-filled steps of this size: an append then overwrites allocated

@@ -466,7 +466,7 @@ impl RedbStorage {
                 // What the open transaction holds is unknown: refuse everything until the
                 // file is opened again, which replays the journal, this entry included.
                 let stopped = Error::Worker("the applier thread stopped".to_owned());
-                let stopped = self.inner.writes.lose(&mut self.lock_writes(), stopped);
+                let stopped = self.lock_writes().lose(stopped);
                 state.settle_synced(seq, Some(pending), true, synced)?;
                 return Err(stopped);
             }
@@ -499,8 +499,7 @@ impl RedbStorage {
         self.inner.writes.restore_after(&self.inner.db, slot, error)
     }
 
-    /// Begins a write transaction (or continues the open one) and runs `body` on its
-    /// tables; the transaction is left for the caller to commit, keep open or abort.
+    /// [`Unpublished::transact`] on this store's database, with its durability.
     fn transact<T>(
         &self,
         slot: &mut Unpublished,

@@ -58,15 +58,10 @@ impl Syncer {
     /// gone).
     pub(crate) fn wait(&mut self) -> io::Result<()> {
         let started = std::mem::take(&mut self.in_flight);
-        match started.then(|| self.result()).flatten() {
+        match started.then(|| poll_then_wait(&self.results)).flatten() {
             Some(result) => result,
             None => self.file.sync_data(),
         }
-    }
-
-    /// The thread's answer; `None` if it is gone.
-    fn result(&self) -> Option<io::Result<()>> {
-        poll_then_wait(&self.results)
     }
 }
 

@@ -150,12 +150,6 @@ impl Writes {
         self.restore(db, slot).err().unwrap_or(error)
     }
 
-    /// Gives up on the open transaction: what it held is in the journal only, so every
-    /// later read and write is refused until the file is opened again.
-    pub(crate) fn lose(&self, slot: &mut Unpublished, error: Error) -> Error {
-        slot.lose(error)
-    }
-
     /// Records how committing what `slot` held ended: nothing is left to publish, or the
     /// writes are lost (see [`publish`](Self::publish)).
     fn published(&self, slot: &mut Unpublished, committed: Result<()>) -> Result<()> {
@@ -247,7 +241,9 @@ impl Unpublished {
         }
     }
 
-    fn lose(&mut self, error: Error) -> Error {
+    /// Gives up on the open transaction: what it held is in the journal only, so every
+    /// later read and write is refused until the file is opened again.
+    pub(crate) fn lose(&mut self, error: Error) -> Error {
         self.txn = None;
         self.effects.clear();
         self.lost = Some(error.to_string());
