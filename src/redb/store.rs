@@ -324,11 +324,10 @@ impl RedbStorage {
     /// [`write`](Self::write) in two steps. `plan` runs under the write lock but before the
     /// write transaction (it may read the latest state through
     /// [`committed`](Self::committed), which no one else can change meanwhile) and returns
-    /// what `apply` needs and, when it knows them, the effects the
-    /// write will have. Those are journaled and their sync started before the transaction
-    /// even begins, so a durable write waits for the longer of the sync and the B-tree
-    /// work, not their sum. Should the write turn out to have other effects, the announced
-    /// entry is erased and the actual one journaled instead.
+    /// what `apply` needs and, when it knows them, the effects the write will have. Those
+    /// are journaled before the transaction even begins (an entry of several effects is
+    /// then synced while redb works). Should the write turn out to have other effects, the
+    /// announced entry is erased and the actual one journaled instead.
     pub(super) fn write_planned<P, T>(
         &self,
         operation: &'static str,
